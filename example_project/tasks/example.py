@@ -1,0 +1,17 @@
+"""The guide's example: run the 'optimization' component in three independent trials."""
+
+import sys
+
+import machinable as ml
+
+task = ml.Task().component("optimization").repeat(3)
+
+if __name__ == "__main__":
+    # Storage: memory unless a URL or path is given, e.g. `python tasks/example.py ~/results`.
+    execution = ml.execute(task, storage=sys.argv[1] if len(sys.argv) > 1 else None, echo=False)
+    print(f"execution {execution.id} (seed {execution.seed}), storage {execution.storage}")
+    for trial in execution.trials:
+        last = trial.records[-1] if trial.records else {}
+        print(f"  {trial.node_id:<24} {trial.status:<7} seed={trial.seed:<11} loss={last.get('loss', float('nan')):.4f}")
+    print(execution.summary())
+    sys.exit(0 if not execution.failed else 1)

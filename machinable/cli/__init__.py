@@ -1,0 +1,1 @@
+"""The ``machinable`` command line: argument parsing, ``-k`` selection and the ``.machinable_cache`` folder."""

@@ -1,0 +1,275 @@
+"""``machinable [TARGETS]``: parse the command line, set up plugins, run a session; or dispatch a sub-command.
+
+Start-up order (pytest's): ``-p`` and ``--project`` are read first, the plugin manager is built (built-ins,
+entry points, ``-p NAME``, minus ``-p no:NAME``), the project's ``machinable_conf.py`` is registered as a plugin,
+every plugin adds its options (``machinable_addoption``), the whole command line is parsed, plugins are
+configured and the session runs. Exit codes: 0 all passed, 1 some failed, 2 interrupted (or collection errors),
+3 internal error, 4 usage error, 5 nothing collected or selected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from machinable import __version__
+from machinable.errors import MachinableError, UsageError
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from machinable.cli.cache import Cache
+
+__all__ = ["Config", "ExitCode", "console_main", "main"]
+
+
+class ExitCode:
+    OK = 0
+    TESTS_FAILED = 1
+    INTERRUPTED = 2
+    INTERNAL_ERROR = 3
+    USAGE_ERROR = 4
+    NO_TRIALS_COLLECTED = 5
+
+
+@dataclass
+class Config:
+    """The parsed command line and the plugin manager, handed to every hook of the command."""
+
+    option: argparse.Namespace
+    pm: pluggy.PluginManager
+    root: Path | None  # the project root; None only for sub-commands run outside a project
+    args: list[str]  # the command line as given
+    invocation_dir: Path = field(default_factory=Path.cwd)
+    cache: Cache | None = None  # set by the cacheprovider plugin
+    stash: dict[str, Any] = field(default_factory=dict)  # plugins keep their state here
+
+    def getoption(self, name: str, default: Any = None) -> Any:
+        return getattr(self.option, name, default)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as a UsageError (one line, exit 4) instead of exiting with 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every invocation understands, read before the plugins exist."""
+    parser.add_argument(
+        "-p",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="load plugin module NAME; '-p no:NAME' disables the plugin NAME (e.g. -p no:junitxml)",
+    )
+    parser.add_argument(
+        "--project", metavar="DIR", help="the project folder (default: found upward from the working directory)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of a normal run, before plugins add their options."""
+    parser = _Parser(
+        prog="machinable",
+        usage="machinable [options] [TARGETS ...]\n       machinable SUBCOMMAND ...",
+        description="Collect a project's components and task files into trials and run them.",
+        epilog="TARGETS: a component name, a node id (optimization[~mnist]), a module path or a task file "
+        "(tasks/example.py, tasks/example.py::optimization). See docs/cli.md.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("targets", nargs="*", metavar="TARGETS", help="what to run (default: the whole project)")
+    parser.add_argument("--version", action="version", version=f"machinable {__version__}")
+    _add_common(parser)
+    run = parser.add_argument_group("collection and running")
+    run.add_argument(
+        "--collect-only",
+        "--co",
+        dest="collect_only",
+        action="store_true",
+        help="list the trials that would run, run nothing",
+    )
+    run.add_argument(
+        "--json", action="store_true", help="with --collect-only: print the trials as JSON (config, seed, ...)"
+    )
+    run.add_argument(
+        "-x", "--exitfirst", dest="maxfail", action="store_const", const=1, help="stop after the first failed trial"
+    )
+    run.add_argument("--maxfail", type=_positive_int, metavar="N", help="stop after N failed trials")
+    run.add_argument(
+        "--seed",
+        metavar="N|ID|last",
+        help="global seed: an integer, an execution id (e.g. OY1p1o) or 'last' (the last run's); default: random",
+    )
+    run.add_argument(
+        "--storage", metavar="URL", help="where results are kept: a path or fsspec URL (default: memory)"
+    )
+    run.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run every trial N times")
+    run.add_argument(
+        "--engine", metavar="NAME", help="local (default), process[:N], ray, or an engine a plugin provides"
+    )
+    run.add_argument("--timeout", type=_positive_float, metavar="S", help="default per-trial timeout in seconds")
+    run.add_argument(
+        "-s",
+        dest="echo",
+        action="store_true",
+        help="show trial output live (by default it is stored and shown for failed trials only)",
+    )
+    run.add_argument(
+        "--continue-on-collection-errors",
+        action="store_true",
+        help="run the trials that were collected even if some modules or components had errors",
+    )
+    return parser
+
+
+def _preparse(args: list[str]) -> argparse.Namespace:
+    pre = _Parser(add_help=False, allow_abbrev=False)
+    _add_common(pre)
+    known, _ = pre.parse_known_args(args)
+    return known
+
+
+def _split_plugins(names: list[str]) -> tuple[list[str], list[str]]:
+    enabled, disabled = [], []
+    for name in names:
+        if name.startswith("no:"):
+            disabled.append(name[3:])
+        else:
+            enabled.append(name)
+    return enabled, disabled
+
+
+def _find_root(project: str | None) -> tuple[Path | None, MachinableError | None]:
+    from machinable.project import find_root
+
+    try:
+        return find_root(project), None
+    except MachinableError as exc:
+        return None, exc
+
+
+def _first_word(args: list[str]) -> str | None:
+    """The first argument that is not a common option (``-p NAME``, ``--project DIR``) or its value."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-p", "--project"):
+            skip = True
+        elif not (arg.startswith("-p") or arg.startswith("--project=")):
+            return None if arg.startswith("-") else arg
+    return None
+
+
+def _subcommand_parser(pm: pluggy.PluginManager) -> tuple[argparse.ArgumentParser, Any]:
+    parser = _Parser(prog="machinable", allow_abbrev=False)
+    _add_common(parser)
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", parser_class=_Parser)
+    pm.hook.machinable_subcommands(subparsers=subparsers)
+    return parser, subparsers
+
+
+def _main(args: list[str]) -> int:
+    from machinable.cli.session import run_session
+    from machinable.fixtures import project_conf
+    from machinable.plugins import create_plugin_manager
+
+    early = _preparse(args)
+    enabled, disabled = _split_plugins(early.plugins)
+    pm = create_plugin_manager(plugins=enabled, disabled=disabled)
+    root, root_error = _find_root(early.project)
+    if root is not None and "machinable_conf" not in disabled:
+        conf = project_conf(root)
+        if conf is not None and not pm.is_registered(conf):
+            pm.register(conf, name="machinable_conf")
+
+    sub_parser, subparsers = _subcommand_parser(pm)
+    if _first_word(args) in subparsers.choices:
+        option = sub_parser.parse_args(args)
+        config = Config(option, pm, root, args)
+        return _configured(config, lambda: int(option.run(config)))
+
+    parser = build_parser()
+    if subparsers.choices:
+        parser.epilog = (parser.epilog or "") + f" Sub-commands: {', '.join(sorted(subparsers.choices))}."
+    pm.hook.machinable_addoption(parser=parser)
+    option = parser.parse_args(args[1:] if args[:1] == ["--"] else args)
+    if root is None:
+        assert root_error is not None
+        raise root_error
+    config = Config(option, pm, root, args)
+    return _configured(config, lambda: run_session(config))
+
+
+def _configured(config: Config, body: Any) -> int:
+    config.pm.hook.machinable_configure(config=config)
+    try:
+        return body()
+    finally:
+        config.pm.hook.machinable_unconfigure(config=config)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the command in this process and return its exit code (tests call this)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    try:
+        return _main(argv)
+    except MachinableError as exc:
+        # Bad input: one line, no traceback of our internals.
+        _flush()
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return ExitCode.USAGE_ERROR
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.USAGE_ERROR)
+    except KeyboardInterrupt:
+        _flush()
+        print("\n!!! interrupted !!!", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception:
+        _flush()
+        print("INTERNAL ERROR: machinable crashed; please report this with the traceback below.", file=sys.stderr)
+        traceback.print_exc()
+        return ExitCode.INTERNAL_ERROR
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def console_main() -> None:
+    """The ``machinable`` console script."""
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # `machinable --co -q | head`: the reader went away, which is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = code or 1
+    sys.exit(code)

@@ -1,0 +1,418 @@
+"""The built-in plugin ``terminal``: the report on the console, shaped like pytest's.
+
+A header (versions, project, execution id and seed, storage, engine), ``collected N trials``, a progress line per
+component or task file (``.`` passed, ``F`` failed, ``C`` crashed, ``I`` interrupted) ending in a percentage, or
+with ``-v`` a line per trial; then the collection errors, the failures with their tracebacks and captured output,
+warnings, a short summary and the final ``N passed, M failed in X s`` line. ``--collect-only`` lists the trials
+(a tree, ``-q``: node ids, ``--json``: machine-readable). Colour follows ``--color``, ``NO_COLOR``,
+``FORCE_COLOR`` and whether the output is a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any, TextIO
+
+from machinable import __version__, ids
+from machinable.hookspec import hookimpl
+
+if TYPE_CHECKING:
+    import argparse
+
+    from machinable.cli.main import Config
+    from machinable.cli.session import Session
+    from machinable.collect import CollectReport
+    from machinable.execution import Execution
+    from machinable.spec import TrialResult, TrialSpec
+
+_CODES = {"red": 31, "green": 32, "yellow": 33, "blue": 34, "cyan": 36, "bold": 1}
+LETTERS = {"passed": ".", "failed": "F", "crashed": "C", "interrupted": "I"}
+COLOURS = {"passed": "green", "failed": "red", "crashed": "red", "interrupted": "yellow"}
+OUTPUT_TAIL = 40  # lines of a failed trial's captured output shown in the failures section
+
+
+def should_color(file: TextIO, setting: str = "auto") -> bool:
+    """``--color yes|no`` wins; then ``NO_COLOR`` (off), ``FORCE_COLOR`` (on), ``TERM=dumb`` (off), a terminal."""
+    if setting in ("yes", "no"):
+        return setting == "yes"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(file, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class TerminalWriter:
+    """Writes lines, separators and colours to a stream; knows the width of the terminal."""
+
+    def __init__(self, file: TextIO | None = None, color: bool | None = None) -> None:
+        self.file = file or sys.stdout
+        self.color = should_color(self.file) if color is None else color
+        columns = shutil.get_terminal_size(fallback=(80, 24)).columns
+        self.fullwidth = columns if columns >= 40 else 80
+        self.width_of_current_line = 0
+
+    def markup(self, text: str, **marks: bool) -> str:
+        codes = [str(_CODES[name]) for name, on in marks.items() if on and name in _CODES]
+        if not self.color or not codes or not text:
+            return text
+        return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
+
+    def write(self, text: str, flush: bool = False, **marks: bool) -> None:
+        if not text:
+            return
+        self.file.write(self.markup(text, **marks))
+        last = text.rsplit("\n", 1)
+        self.width_of_current_line = len(last[-1]) if len(last) > 1 else self.width_of_current_line + len(text)
+        if flush:
+            self.file.flush()
+
+    def line(self, text: str = "", **marks: bool) -> None:
+        self.write(text, **marks)
+        self.write("\n")
+
+    def sep(self, char: str, title: str = "", **marks: bool) -> None:
+        width = self.fullwidth - 1
+        if title:
+            fill = max((width - len(title) - 2) // (2 * len(char)), 1)
+            text = f"{char * fill} {title} {char * fill}"
+            text += char * ((width - len(text)) // len(char)) if len(text) < width else ""
+        else:
+            text = char * (width // len(char))
+        self.line(text, **marks)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def group_of(node_id: str) -> str:
+    """Progress lines and the collect-only tree group trials by task file, else by component."""
+    if "::" in node_id:
+        return node_id.split("::", 1)[0]
+    return node_id.split("[", 1)[0].split("#", 1)[0]
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def first_line(text: str | None) -> str:
+    """The line that says what went wrong: the last non-empty one of a traceback."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+class TerminalReporter:
+    """Registered as ``terminalreporter`` while the command runs; plugins may write through it."""
+
+    def __init__(self, config: Config, file: TextIO | None = None) -> None:
+        self.config = config
+        option = config.option
+        self.verbosity = int(getattr(option, "verbose", 0) or 0) - int(getattr(option, "quiet", 0) or 0)
+        self.tw = TerminalWriter(file, should_color(file or sys.stdout, getattr(option, "color", "auto")))
+        self.json = bool(getattr(option, "json", False) and getattr(option, "collect_only", False))
+        self.reports: list[CollectReport] = []
+        self.results: list[TrialResult] = []
+        self.total = 0
+        self.done = 0
+        self.remaining: Counter[str] = Counter()
+        self.current_group: str | None = None
+        self.started = time.time()
+        self.session: Session | None = None
+
+    # -- helpers plugins may use ------------------------------------------------------------------------------
+    def line(self, text: str = "", **marks: bool) -> None:
+        self._end_progress_line()
+        self.tw.line(text, **marks)
+
+    def write(self, text: str, **marks: bool) -> None:
+        self.tw.write(text, **marks)
+
+    def section(self, title: str, sep: str = "=", **marks: bool) -> None:
+        self._end_progress_line()
+        self.tw.sep(sep, title, **marks)
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    # -- session start and collection -------------------------------------------------------------------------
+    @hookimpl
+    def machinable_sessionstart(self, session: Session) -> None:
+        self.session = session
+        self.started = session.started
+        if self.quiet or self.json:
+            return
+        self.section("machinable session starts", bold=True)
+        python = platform.python_version()
+        self.tw.line(f"machinable {__version__}, python {python}, project: {session.config.root}")
+        location = session.location.url if session.location is not None else "memory"
+        engine = session.engine.describe() if session.engine is not None else "local"
+        seed = ids.decode(session.execution_id)
+        self.tw.line(f"execution {session.execution_id} (seed {seed}), storage {location}, engine {engine}")
+        for lines in reversed(self.config.pm.hook.machinable_report_header(config=self.config)):
+            for text in [lines] if isinstance(lines, str) else lines or []:
+                self.tw.line(text)
+
+    @hookimpl
+    def machinable_collectreport(self, report: CollectReport) -> None:
+        self.reports.append(report)
+
+    @hookimpl(trylast=True)
+    def machinable_collection_finish(self, session: Session) -> None:
+        if self.json:
+            self._print_json(session)
+            return
+        errors = len(session.errors)
+        if not self.quiet:
+            text = f"collected {plural(session.collected, 'trial')}"
+            if errors:
+                text += f" / {plural(errors, 'error')}"
+            if session.deselected:
+                text += f" / {len(session.deselected)} deselected / {len(session.items)} selected"
+            self.tw.line(text, bold=True)
+            for lines in reversed(
+                self.config.pm.hook.machinable_report_collectionfinish(config=self.config, items=session.items)
+            ):
+                for line in [lines] if isinstance(lines, str) else lines or []:
+                    self.tw.line(line)
+        if self.config.option.collect_only:
+            self._print_collected(session)
+        elif not self.quiet:
+            self.tw.line()
+
+    def _print_collected(self, session: Session) -> None:
+        if self.quiet:
+            for item in session.items:
+                self.tw.line(item.node_id)
+            return
+        self.tw.line(f"<Project {session.config.root}>")
+        group = None
+        for item in session.items:
+            if group_of(item.node_id) != group:
+                group = group_of(item.node_id)
+                kind = "TaskFile" if "::" in item.node_id else "Component"
+                self.tw.line(f"  <{kind} {group}>")
+            self.tw.line(f"    <Trial {item.node_id}>")
+            if self.verbosity > 0:
+                self.tw.line(f"      seed {item.seed}, config {json.dumps(item.config, default=str)}")
+
+    def _print_json(self, session: Session) -> None:
+        payload = {
+            "execution_id": session.execution_id,
+            "seed": ids.decode(session.execution_id),
+            "project": str(session.config.root),
+            "trials": [
+                {
+                    "node_id": s.node_id,
+                    "component": s.component,
+                    "module": s.module,
+                    "config": s.config,
+                    "versions": list(s.versions),
+                    "seed": s.seed,
+                    "uid": s.uid,
+                    "repeat_number": s.repeat_number,
+                    "repeat_total": s.repeat_total,
+                }
+                for s in session.items
+            ],
+            "deselected": [s.node_id for s in session.deselected],
+            "errors": [{"nodeid": r.nodeid, "message": r.message} for r in session.errors],
+        }
+        self.tw.line(json.dumps(payload, indent=2, default=str))
+
+    # -- progress ---------------------------------------------------------------------------------------------
+    @hookimpl
+    def machinable_execution_start(self, execution: Execution, specs: list[TrialSpec]) -> None:
+        self.total = len(specs)
+        self.remaining = Counter(group_of(s.node_id) for s in specs)
+
+    @hookimpl
+    def machinable_trial_result(self, execution: Execution, result: TrialResult) -> None:
+        self.results.append(result)
+        self.done += 1
+        group = group_of(result.node_id)
+        self.remaining[group] -= 1
+        status = result.status
+        colour = {COLOURS.get(status, "yellow"): True}
+        if self.verbosity > 0:
+            self._end_progress_line()
+            text = f"{result.node_id} "
+            self.tw.write(text)
+            self.tw.write(status.upper(), **colour)
+            self._write_progress(colour)
+            return
+        if group != self.current_group or self.tw.width_of_current_line > self.tw.fullwidth - 9:
+            self._end_progress_line()
+            self.current_group = group
+            if not self.quiet:
+                self.tw.write(f"{group} ")
+        self.tw.write(LETTERS.get(status, "?"), flush=True, **colour)
+        if self.remaining[group] <= 0 or self.done >= self.total:
+            self._end_progress_line()
+
+    def _write_progress(self, colour: dict[str, bool]) -> None:
+        percent = 100 * self.done // max(self.total, 1)
+        text = f"[{percent:3d}%]"
+        pad = max(self.tw.fullwidth - 1 - self.tw.width_of_current_line - len(text), 1)
+        self.tw.write(" " * pad)
+        self.tw.line(text, **colour)
+        self.tw.flush()
+
+    def _end_progress_line(self) -> None:
+        if self.current_group is None:
+            return
+        self.current_group = None
+        passed = all(r.status == "passed" for r in self.results)
+        self._write_progress({"green": passed, "red": not passed})
+
+    @hookimpl
+    def machinable_execution_finish(self, execution: Execution) -> None:
+        self._end_progress_line()
+
+    # -- the end ----------------------------------------------------------------------------------------------
+    @hookimpl(trylast=True)
+    def machinable_sessionfinish(self, session: Session, exitstatus: int) -> None:
+        self._end_progress_line()
+        if self.json:
+            return
+        self._summary_errors(session)
+        self._summary_failures(session)
+        self._summary_warnings()
+        self.config.pm.hook.machinable_terminal_summary(reporter=self, exitstatus=exitstatus, config=self.config)
+        self._short_summary(session)
+        if session.shouldstop:
+            self.section(session.shouldstop, sep="!", red=True)
+        if session.execution is not None and session.execution.interrupted:
+            self.section("KeyboardInterrupt", sep="!", yellow=True)
+        elif session.errors and not self.config.option.continue_on_collection_errors:
+            self.section(f"Interrupted: {plural(len(session.errors), 'error')} during collection", sep="!", red=True)
+        self._final_line(session)
+
+    def _summary_errors(self, session: Session) -> None:
+        if not session.errors:
+            return
+        self.section("ERRORS")
+        for report in session.errors:
+            self.tw.sep("_", f"ERROR collecting {report.nodeid}", red=True, bold=True)
+            self.tw.line(report.message)
+
+    def _summary_failures(self, session: Session) -> None:
+        failed = [r for r in self.results if r.status != "passed"]
+        if not failed or session.execution is None:
+            return
+        self.section("FAILURES")
+        for result in failed:
+            self.tw.sep("_", result.node_id, red=True, bold=True)
+            self.tw.line(f"seed {result.seed}, trial {result.uid}, status {result.status}")
+            if result.error:
+                self.tw.line(result.error.rstrip())
+            output, log = captured(session.execution, result)
+            for title, text in (("Captured output", output), ("Captured log", log)):
+                if text.strip():
+                    lines = text.rstrip().splitlines()
+                    more = f" (last {OUTPUT_TAIL} of {len(lines)} lines)" if len(lines) > OUTPUT_TAIL else ""
+                    self.tw.sep("-", title + more)
+                    self.tw.line("\n".join(lines[-OUTPUT_TAIL:]))
+
+    def _summary_warnings(self) -> None:
+        warnings = [r for r in self.reports if r.outcome == "warning"]
+        if not warnings:
+            return
+        self.section("warnings summary", yellow=True)
+        for report in warnings:
+            self.tw.line(report.nodeid)
+            self.tw.line(f"  {report.message}")
+        self.tw.line()
+
+    def _short_summary(self, session: Session) -> None:
+        failed = [r for r in self.results if r.status != "passed"]
+        if not failed and not session.errors:
+            return
+        self.section("short trial summary info", cyan=True)
+        for report in session.errors:
+            self.tw.line(f"{self.tw.markup('ERROR', red=True)} {report.nodeid} - {first_line(report.message)}")
+        for result in failed:
+            word = self.tw.markup(result.status.upper(), **{COLOURS.get(result.status, "yellow"): True})
+            message = first_line(result.error)
+            self.tw.line(f"{word} {result.node_id}" + (f" - {message}" if message else ""))
+
+    def _final_line(self, session: Session) -> None:
+        counts = Counter(r.status for r in self.results)
+        parts = [f"{counts[s]} {s}" for s in LETTERS if counts.get(s)]
+        parts += [f"{n} {s}" for s, n in counts.items() if s not in LETTERS]
+        if session.deselected:
+            parts.append(f"{len(session.deselected)} deselected")
+        if session.errors:
+            parts.append(plural(len(session.errors), "error"))
+        warnings = sum(1 for r in self.reports if r.outcome == "warning")
+        if warnings:
+            parts.append(plural(warnings, "warning"))
+        elapsed = time.time() - self.started
+        if self.config.option.collect_only:
+            selected, total = len(session.items), session.collected
+            head = f"{selected}/{plural(total, 'trial')}" if session.deselected else plural(total, "trial")
+            text = f"{head} collected" + (f" ({len(session.deselected)} deselected)" if session.deselected else "")
+            text += "".join(f", {p}" for p in parts if "error" in p or "warning" in p)
+        else:
+            text = ", ".join(parts) if parts else "no trials ran"
+        text += f" in {elapsed:.2f} s"
+        bad = session.errors or any(r.status != "passed" for r in self.results)
+        marks = {"red": bool(bad), "green": not bad and bool(self.results or session.items), "bold": True}
+        if not bad and not self.results and not session.items:
+            marks = {"yellow": True, "bold": True}
+        if self.quiet:
+            self.tw.line(text, **marks)
+        else:
+            self.tw.sep("=", text, **marks)
+
+
+def captured(execution: Execution, result: TrialResult) -> tuple[str, str]:
+    """The stored output and log of a trial; ('', '') when storage cannot be read (the report goes on)."""
+    if result.output:
+        return result.output, ""
+    try:
+        from machinable.storage import Storage
+
+        trial = Storage(execution.location).get(execution.id).trial(result.uid)
+        return trial.output or "", trial.log or ""
+    except Exception:  # a report must never fail because storage is gone or unreadable
+        return "", ""
+
+
+# -- the plugin -------------------------------------------------------------------------------------------------
+
+
+@hookimpl
+def machinable_addoption(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("reporting")
+    group.add_argument("-v", "--verbose", action="count", default=0, help="a line per trial; -vv: more details")
+    group.add_argument("-q", "--quiet", action="count", default=0, help="less output: no header, no tree")
+    group.add_argument(
+        "--color",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="colour the output (auto: on a terminal unless NO_COLOR is set; FORCE_COLOR forces it)",
+    )
+
+
+@hookimpl
+def machinable_configure(config: Config) -> None:
+    # Registered here, not at import: ml.execute uses the same plugin manager and must stay silent.
+    config.pm.register(TerminalReporter(config), name="terminalreporter")
+
+
+@hookimpl
+def machinable_unconfigure(config: Config) -> None:
+    reporter = config.pm.get_plugin("terminalreporter")
+    if reporter is not None:
+        config.pm.unregister(reporter)

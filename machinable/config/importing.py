@@ -1,0 +1,148 @@
+"""Importing project modules and finding the component (or mixin) object inside them."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from machinable.config.errors import ComponentImportError
+from machinable.errors import MachinableError
+
+MARK = "__machinable_component__"
+
+
+def ensure_on_path(root: Path) -> None:
+    """Put the project root first on ``sys.path`` (once)."""
+    entry = str(root)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
+def module_file(root: Path, module: str) -> Path | None:
+    """The project file that defines ``module`` (``a/b.py`` or ``a/b/__init__.py``), if any."""
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return base if base.is_dir() else None
+
+
+def import_module(root: Path, module: str, owner: str) -> ModuleType:
+    """Import ``module`` from the project; failures name ``owner`` (e.g. "component 'x'") and the cause."""
+    ensure_on_path(root)
+    _forget_foreign(root, module)
+    try:
+        try:
+            return importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not _is_missing(exc, module):
+                raise
+            # A file written moments ago may be hidden by the import system's directory cache.
+            importlib.invalidate_caches()
+            return importlib.import_module(module)
+    except MachinableError:
+        raise
+    except ModuleNotFoundError as exc:
+        if _is_missing(exc, module):
+            raise ComponentImportError(
+                f"{owner}: module '{module}' not found in {root} (expected "
+                f"{module.replace('.', '/')}.py or a package of that name)"
+            ) from None
+        raise _import_failed(owner, module, exc) from exc
+    except Exception as exc:
+        raise _import_failed(owner, module, exc) from exc
+
+
+def find_component(module: ModuleType, name: str, owner: str) -> Any:
+    """The component in ``module``: the attribute named ``name``, else its one component class, else its one
+    marked function."""
+    attribute = getattr(module, name, None)
+    if callable(attribute) and not inspect.ismodule(attribute):
+        return attribute
+    base = _component_base()
+    defined = [
+        value for value in vars(module).values() if getattr(value, "__module__", None) == module.__name__
+    ]
+    classes = [value for value in defined if inspect.isclass(value) and _is_component_class(value, base)]
+    if len(classes) == 1:
+        return classes[0]
+    if len(classes) > 1:
+        names = ", ".join(cls.__name__ for cls in classes)
+        raise ComponentImportError(
+            f"{owner}: module '{module.__name__}' defines several component classes ({names}); register each "
+            f"under its own name, e.g. '{module.__name__}={classes[0].__name__}'"
+        )
+    functions = [value for value in defined if inspect.isfunction(value) and getattr(value, MARK, False)]
+    if len(functions) == 1:
+        return functions[0]
+    if len(functions) > 1:
+        names = ", ".join(function.__name__ for function in functions)
+        raise ComponentImportError(
+            f"{owner}: module '{module.__name__}' defines several component functions ({names}); register "
+            "each under its own name"
+        )
+    raise ComponentImportError(
+        f"{owner}: module '{module.__name__}' has no attribute '{name}', no class deriving "
+        "machinable.Component and no function decorated with @machinable.component"
+    )
+
+
+def find_mixin(module: ModuleType, name: str) -> Any:
+    """The mixin class in ``module``: the attribute named ``name``, else its one class, else ``None``."""
+    attribute = getattr(module, name, None)
+    if inspect.isclass(attribute):
+        return attribute
+    classes = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value) and value.__module__ == module.__name__
+    ]
+    return classes[0] if len(classes) == 1 else None
+
+
+def _component_base() -> type | None:
+    # Imported lazily: the component module imports more than configuration needs.
+    try:
+        from machinable.component import Component
+    except ImportError:
+        return None
+    return Component
+
+
+def _is_component_class(value: type, base: type | None) -> bool:
+    if base is not None and value is not base and issubclass(value, base):
+        return True
+    return bool(getattr(value, MARK, False))
+
+
+def _is_missing(exc: ModuleNotFoundError, module: str) -> bool:
+    """True when ``exc`` is about ``module`` itself (or a parent package), not about one of its imports."""
+    missing = exc.name or ""
+    return module == missing or module.startswith(missing + ".")
+
+
+def _import_failed(owner: str, module: str, exc: BaseException) -> ComponentImportError:
+    return ComponentImportError(f"{owner}: importing module '{module}' failed: {type(exc).__name__}: {exc}")
+
+
+def _forget_foreign(root: Path, module: str) -> None:
+    """Drop a same-named module imported from another project, so ``module`` comes from *this* root."""
+    parts = module.split(".")
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        loaded = sys.modules.get(name)
+        if loaded is None:
+            return
+        origin = getattr(loaded, "__file__", None)
+        if origin is None or module_file(root, name) is None:
+            return
+        try:
+            Path(origin).resolve().relative_to(root)
+        except ValueError:
+            for stale in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
+                del sys.modules[stale]
+            return

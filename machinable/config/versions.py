@@ -1,0 +1,151 @@
+"""The version algebra (DESIGN.md §3).
+
+A version is ``None``, a mapping, ``'~name'`` (a named version), ``'_mixin_'`` (a mixin's configuration), any
+other string (parsed as a YAML mapping), a tuple of these (merged left to right) or, at the outermost level
+only, a list of these (one configuration per element).
+
+Nested tuples are flattened before merging. Deep merge alone is not associative once a key changes between a
+scalar and a mapping, but a left-to-right fold over the flattened elements is, so ``((a, b), c)``,
+``(a, (b, c))`` and ``(a, b, c)`` always agree; it is also why versions carried by ``a`` are visible to ``c``.
+
+``'~name'`` is looked up first among the versions *carried* by the elements merged so far (a version's own
+``~sub`` keys), latest first, then among the component's versions: a carried ``~sub`` shadows the component's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from machinable.config.loader import parse_mapping_string
+from machinable.config.merge import deep_merge
+from machinable.errors import ConfigError, UnknownVersionError, did_you_mean
+
+_VERSION_NAME = re.compile(r"~[^\s:{}\[\],]+")
+_MIXIN_NAME = re.compile(r"_[^\s:{}\[\],]+_")
+
+#: Version elements as the user writes them: ``None``, a mapping, a string, or a tuple of those.
+Element = Any
+
+
+def expand(version: Any) -> list[Element]:
+    """Split a version into its elements: a list gives one per item, anything else gives itself."""
+    if isinstance(version, list):
+        for item in version:
+            if isinstance(item, list):
+                raise ConfigError(
+                    f"a list inside a list in version {version!r}: only the outermost list makes several "
+                    "configurations; use a tuple to merge versions"
+                )
+        return list(version)
+    return [version]
+
+
+def flatten(element: Element) -> list[Element]:
+    """The elements of ``element`` in merge order, nested tuples flattened."""
+    if not isinstance(element, tuple):
+        return [element]
+    flat: list[Element] = []
+    for item in element:
+        if isinstance(item, list):
+            raise ConfigError(
+                f"a list inside a tuple in version {element!r}: a tuple merges its elements into one "
+                "configuration, a list makes several; put the list outermost, e.g. [(a, b), (a, c)]"
+            )
+        flat.extend(flatten(item))
+    return flat
+
+
+def apply(
+    defaults: Mapping[str, Any],
+    element: Element,
+    *,
+    component: str,
+    versions: Mapping[str, Any],
+    mixin: Callable[[str], Mapping[str, Any]],
+) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+    """Merge one version element over ``defaults``.
+
+    ``versions`` are the component's ``~name`` versions; ``mixin(name)`` returns a mixin's configuration (or
+    raises). Returns the merged configuration (still holding ``~`` keys and references; it may share
+    sub-mappings with its inputs, so it must not be mutated) and the applied version/mixin names in order.
+    """
+    config: Mapping[str, Any] = defaults
+    carried: dict[str, Any] = {}
+    applied: list[str] = []
+    for item in flatten(element):
+        diff = _diff(item, carried, versions, mixin, component, applied)
+        if not diff:
+            continue
+        if any(isinstance(key, str) and key[:1] == "~" for key in diff):
+            own = {}
+            for key, value in diff.items():
+                if isinstance(key, str) and key[:1] == "~":
+                    carried[key] = value
+                else:
+                    own[key] = value
+            diff = own
+        config = deep_merge(config, diff)
+    return config, tuple(applied)
+
+
+def _diff(
+    item: Element,
+    carried: Mapping[str, Any],
+    versions: Mapping[str, Any],
+    mixin: Callable[[str], Mapping[str, Any]],
+    component: str,
+    applied: list[str],
+) -> Mapping[str, Any] | None:
+    if item is None:
+        return None
+    if isinstance(item, Mapping):
+        return item
+    if not isinstance(item, str):
+        raise ConfigError(
+            f"version {item!r} of component '{component}' has type {type(item).__name__}; expected None, a "
+            "dict, '~name', '_mixin_', a YAML string, a tuple (merge) or a list (several trials)"
+        )
+    if _VERSION_NAME.fullmatch(item):
+        if item in carried:
+            found = carried[item]
+        elif item in versions:
+            found = versions[item]
+        else:
+            available = list(dict.fromkeys([*carried, *versions]))
+            listed = ", ".join(available) if available else "none"
+            raise UnknownVersionError(
+                f"component '{component}' has no version '{item}'{did_you_mean(item, available)}; "
+                f"available versions: {listed}"
+            )
+        applied.append(item)
+        if found is None:
+            return None
+        if not isinstance(found, Mapping):
+            raise ConfigError(
+                f"version '{item}' of component '{component}' is {found!r}, not a mapping of changes"
+            )
+        return found
+    if _MIXIN_NAME.fullmatch(item):
+        found = mixin(item[1:-1])
+        applied.append(item)
+        return found
+    parsed = _parse(item)
+    if not isinstance(parsed, Mapping):
+        hint = ""
+        if f"~{item}" in carried or f"~{item}" in versions:
+            hint = f" (did you mean '~{item}'?)"
+        raise ConfigError(
+            f"version string {item!r} of component '{component}' is not a YAML mapping{hint}; write "
+            "'key: value', '~name' for a named version or '_mixin_' for a mixin"
+        )
+    return parsed
+
+
+@lru_cache(maxsize=1024)
+def _parse(text: str) -> Any:
+    # Cached: the same YAML string is typically resolved for every repeat and trial. Results are never mutated
+    # (deep_merge copies, the final pass copies).
+    return parse_mapping_string(text)

@@ -1,0 +1,78 @@
+"""The engine interface and the choice of an engine from what the user wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from machinable.errors import UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from machinable.fixtures import FixtureDef
+    from machinable.spec import TrialResult, TrialSpec
+    from machinable.storage import ExecutionWriter, StorageLocation
+
+
+@dataclass
+class RunContext:
+    """What every engine needs besides the specs."""
+
+    execution_id: str
+    location: StorageLocation
+    writer: ExecutionWriter
+    fixtures: list[FixtureDef] = field(default_factory=list)
+    echo: bool = True
+    timeout: float | None = None  # default per-trial timeout of the execution
+
+
+class Engine:
+    """Runs trial specs and yields their results as they end (in any order)."""
+
+    name = "engine"
+
+    def run(self, specs: list[TrialSpec], context: RunContext) -> Iterator[TrialResult]:
+        raise NotImplementedError  # an abstract method: every engine defines it
+
+    def describe(self) -> str:
+        return self.name
+
+
+def parse_engine(engine: Any) -> tuple[str, dict[str, Any]]:
+    """``None``, ``'local'``, ``'process:4'``, ``{'type': 'ray', 'address': ...}`` -> (name, options)."""
+    if engine is None:
+        return "local", {}
+    if isinstance(engine, str):
+        name, _, workers = engine.partition(":")
+        if not workers:
+            return name.strip(), {}
+        if not workers.strip().isdigit() or int(workers) < 1:
+            raise UsageError(f"engine '{engine}': the number after ':' must be a positive number of workers")
+        return name.strip(), {"workers": int(workers)}
+    if isinstance(engine, Mapping):
+        options = dict(engine)
+        name = options.pop("type", None)
+        if not isinstance(name, str):
+            raise UsageError(f"engine dict needs a 'type' (e.g. {{'type': 'process', 'workers': 2}}), got {engine!r}")
+        return name, options
+    raise UsageError(f"engine must be a name, a dict or an Engine, not {type(engine).__name__}")
+
+
+def make_engine(engine: Any, pm: pluggy.PluginManager) -> Engine:
+    """The engine instance for what the user wrote; unknown names list the known ones."""
+    if isinstance(engine, Engine):
+        return engine
+    name, options = parse_engine(engine)
+    factories: dict[str, Any] = {}
+    for provided in reversed(pm.hook.machinable_engines()):
+        factories.update(provided)
+    if name not in factories:
+        raise UsageError(
+            f"unknown engine '{name}'{did_you_mean(name, factories)}; known engines: {', '.join(sorted(factories))}"
+        )
+    try:
+        return factories[name](**options)
+    except TypeError as exc:
+        raise UsageError(f"engine '{name}' does not take these options {sorted(options)}: {exc}") from None

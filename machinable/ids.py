@@ -1,0 +1,70 @@
+"""Execution ids and seeds (DESIGN.md §4).
+
+An execution id is six base62 digits (alphabet ``0-9A-Za-z``) encoding an integer in ``[62**5, 62**6 - 1]``; that
+integer *is* the global seed. A trial's seed depends only on the global seed and the trial's node id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from machinable.errors import SeedError
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DIGIT = {c: i for i, c in enumerate(ALPHABET)}
+MIN_SEED = 62**5
+MAX_SEED = 62**6 - 1
+
+
+def encode(number: int) -> str:
+    """Encode an integer of the id range as a six-character execution id."""
+    if not MIN_SEED <= number <= MAX_SEED:
+        raise SeedError(f"{number} is outside the execution id range [{MIN_SEED}, {MAX_SEED}]")
+    digits = []
+    while number:
+        number, rest = divmod(number, 62)
+        digits.append(ALPHABET[rest])
+    return "".join(reversed(digits))
+
+
+def decode(execution_id: str) -> int:
+    """Decode a six-character execution id into its global seed."""
+    if len(execution_id) != 6 or any(c not in _DIGIT for c in execution_id):
+        raise SeedError(
+            f"'{execution_id}' is not an execution id: expected 6 characters of 0-9, A-Z, a-z (e.g. 'OY1p1o')"
+        )
+    number = 0
+    for c in execution_id:
+        number = number * 62 + _DIGIT[c]
+    if number < MIN_SEED:
+        raise SeedError(f"'{execution_id}' is not an execution id: it must not start with '0'")
+    return number
+
+
+def execution_id(seed: int | str | None = None) -> str:
+    """The execution id for ``seed``: random for None, derived for an int, checked for an id string."""
+    if seed is None:
+        return encode(random.SystemRandom().randint(MIN_SEED, MAX_SEED))
+    if isinstance(seed, bool):
+        raise SeedError(f"seed must be an integer or an execution id, not {seed!r}")
+    if isinstance(seed, int):
+        return encode(random.Random(seed).randint(MIN_SEED, MAX_SEED))
+    if isinstance(seed, str):
+        text = seed.strip()
+        if text.lstrip("-").isdigit():
+            return execution_id(int(text))
+        decode(text)
+        return text
+    raise SeedError(f"seed must be an integer or an execution id, not {type(seed).__name__} {seed!r}")
+
+
+def trial_seed(global_seed: int, node_id: str) -> int:
+    """A trial's seed: a stable 31-bit hash of the global seed and the trial's node id."""
+    digest = hashlib.blake2b(f"{global_seed}\x00{node_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 2**31
+
+
+def trial_uid(node_id: str) -> str:
+    """The trial's folder name: short, filesystem-safe and stable for the node id."""
+    return hashlib.blake2b(node_id.encode(), digest_size=6).hexdigest()

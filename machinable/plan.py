@@ -1,0 +1,200 @@
+"""Turn a Task into TrialSpecs: resolve every configuration, build node ids, derive seeds.
+
+Everything that can be wrong with a plan is found here, before anything runs.
+Node ids are built from the *content* of a version, never from its position, so a trial keeps its id (and so its
+seed) when other trials are added to or removed from the task: ``optimization[~alexnet-learning_rate=0.5][r2]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from machinable import ids
+from machinable.component import is_component, is_component_class
+from machinable.errors import CollectionError, UsageError, did_you_mean
+from machinable.fixtures import BUILTIN, FixtureDef, fixtures_in
+from machinable.parametrize import Combination, combinations
+from machinable.spec import TrialSpec
+
+if TYPE_CHECKING:
+    from machinable.project import Project
+    from machinable.task import Task
+
+MAX_ID_LENGTH = 80
+
+
+def _scalar_id(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, int | float):
+        return json.dumps(value) if isinstance(value, bool) or value is None else repr(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}={_scalar_id(value)}"
+
+
+def version_id(element: Any) -> str:
+    """A readable id for one version element: ``~alexnet-learning_rate=0.5``; '' for no version."""
+    if element is None:
+        return ""
+    if isinstance(element, tuple):
+        text = "-".join(part for part in map(version_id, element) if part)
+    elif isinstance(element, Mapping):
+        text = "-".join(_flatten(element))
+    elif isinstance(element, str):
+        text = " ".join(element.split())
+    else:
+        text = _scalar_id(element)
+    return shorten(text)
+
+
+def shorten(text: str) -> str:
+    """Cut a long id part for readability; the hash keeps it unique and stable."""
+    if len(text) > MAX_ID_LENGTH:
+        text = text[: MAX_ID_LENGTH - 9] + "~" + hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    return text
+
+
+def node_id(component: str, parts: Iterable[str], occurrence: int, repeat_number: int, repeat_total: int) -> str:
+    base = component + ("" if occurrence == 1 else f"#{occurrence}")
+    base += "".join(f"[{part}]" for part in parts if part)
+    return base + (f"[r{repeat_number}]" if repeat_total > 1 else "")
+
+
+def component_name(target: Any) -> str:
+    return getattr(target, "__machinable_name__", None) or target.__name__
+
+
+def ensure_registered(project: Project, target: Any) -> str:
+    """Register a component class or function given to ``Task.component`` by object; return its name."""
+    if not is_component(target):
+        raise UsageError(
+            f"{target!r} is not a component: derive from machinable.Component or decorate with @machinable.component"
+        )
+    name = component_name(target)
+    if name not in project.components:
+        project.register(name, target, config=getattr(target, "__machinable_config__", None))
+    return name
+
+
+def check_fixtures(name: str, target: Any, available: Iterable[str]) -> None:
+    """A functional component may only ask for fixtures that exist: an error now, not at run time."""
+    if is_component_class(target):
+        return
+    known = set(available)
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):  # builtins and C functions have no signature to check
+        return
+    for param in params.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in known:
+            continue
+        if param.default is not param.empty:
+            continue
+        raise CollectionError(
+            f"component '{name}' asks for fixture '{param.name}', which does not exist"
+            f"{did_you_mean(param.name, known)}; available fixtures: {', '.join(sorted(known))}"
+        )
+
+
+def import_target(target: Any) -> tuple[str, str, Any]:
+    """(module, attribute, object-to-ship) for a component; the object itself when it cannot be re-imported."""
+    module = getattr(target, "__module__", "__main__")
+    attribute = getattr(target, "__qualname__", target.__name__)
+    shippable = target if module == "__main__" or "<locals>" in attribute else None
+    return module, attribute, shippable
+
+
+def _mixin_targets(project: Project, names: Iterable[str]) -> Iterable[tuple[str, str, str]]:
+    for name in names:
+        mixin = project.mixins[name].load()
+        if mixin is not None:
+            yield (name, *import_target(mixin)[:2])
+
+
+def plan_task(
+    task: Task,
+    project: Project,
+    global_seed: int,
+    fixtures: dict[str, FixtureDef] | None = None,
+    prefix: str = "",
+) -> list[TrialSpec]:
+    """Expand ``task`` into trial specs in plan order. ``prefix`` starts every node id (e.g. a task file).
+
+    ``fixtures`` holds the user fixtures known so far; fixtures defined in the component modules are added to it,
+    so that the caller can hand the complete set to the engine.
+    """
+    specs: list[TrialSpec] = []
+    seen: dict[str, int] = {}
+    scanned: set[str] = set()  # modules whose fixtures are known: scan each once, not once per entry
+    fixtures = {} if fixtures is None else fixtures
+    for entry in task.entries:
+        name = entry.component if isinstance(entry.component, str) else ensure_registered(project, entry.component)
+        registered = project.component(name)
+        target = registered.load()
+        module, attribute, shippable = import_target(target)
+        if module in sys.modules and module not in scanned:
+            scanned.add(module)
+            fixtures.update((d.name, d) for d in fixtures_in(vars(sys.modules[module])))
+        check_fixtures(name, target, (*BUILTIN, *fixtures))
+        mixins = tuple(_mixin_targets(project, registered.mixins))
+        combos = combinations(target)
+        for resolved in project.resolve(name, entry.version):
+            for combo, config, versions in _parametrized(project, name, resolved, combos):
+                parts = [version_id(resolved.element), shorten(combo.id) if combo else ""]
+                base = prefix + name + "".join(f"[{p}]" for p in parts if p)
+                seen[base] = occurrence = seen.get(base, 0) + 1
+                keywords = (name, module, *versions, *_flatten(config), *(combo.keywords if combo else ()))
+                for repeat in range(entry.repeat_total):
+                    nid = node_id(prefix + name, parts, occurrence, repeat, entry.repeat_total)
+                    specs.append(
+                        TrialSpec(
+                            node_id=nid,
+                            component=name,
+                            module=module,
+                            attribute=attribute,
+                            project_root=str(project.root),
+                            config=config,
+                            versions=tuple(versions),
+                            seed=ids.trial_seed(global_seed, nid),
+                            uid=ids.trial_uid(nid),
+                            repeat_number=repeat,
+                            repeat_total=entry.repeat_total,
+                            flags=dict(entry.flags),
+                            keywords=keywords,
+                            timeout=entry.timeout,
+                            resources=dict(entry.resources or {}),
+                            mixins=mixins,
+                            target=shippable,
+                        )
+                    )
+    return specs
+
+
+def _parametrized(
+    project: Project, name: str, resolved: Any, combos: list[Combination]
+) -> Iterable[tuple[Combination | None, dict[str, Any], tuple[str, ...]]]:
+    """(combination, config, versions) per ``@parametrize`` combination, merged on top of the resolved version.
+
+    Each combination is resolved as a tuple version ``(element, *parameters)`` so that ``$self`` references and
+    config methods see the parameter values, exactly as if the user had written the tuple.
+    """
+    if not combos:
+        yield None, resolved.config, tuple(resolved.versions)
+        return
+    element = resolved.element
+    head = element if isinstance(element, tuple) else (() if element is None else (element,))
+    for combo in combos:
+        [merged] = project.resolve(name, (*head, *combo.elements))
+        yield combo, merged.config, tuple(merged.versions)

@@ -1,0 +1,330 @@
+"""The trial protocol, the same on every engine: storage -> fixtures -> component events -> teardown -> status.
+
+``run_trial`` never raises for a failing trial: the failure is recorded and returned. Only KeyboardInterrupt
+(after the trial is marked ``interrupted``) propagates, so that the execution can stop cleanly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from machinable.component import Component, Flags, is_component_class, seed_libraries
+from machinable.config.importing import import_module
+from machinable.errors import TrialTimeout
+from machinable.fixtures import FixtureManager
+from machinable.spec import TrialResult, TrialSpec
+
+if TYPE_CHECKING:
+    from machinable.storage import ExecutionWriter, Record, TrialWriter
+
+HOST = socket.gethostname()
+_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+
+
+@dataclass
+class TrialEnvironment:
+    """What a worker holds for the trials it runs (one per process)."""
+
+    execution_id: str
+    writer: ExecutionWriter
+    fixtures: FixtureManager = field(default_factory=FixtureManager)
+    echo: bool = True  # show the trial's stdout/stderr and log on the console as well as storing them
+    ship_files: bool = False  # return the trial's folder with the result (memory storage in another process)
+
+
+def load_target(spec: TrialSpec) -> Any:
+    """The component class or function of ``spec`` (imported modules are cached by Python itself)."""
+    if spec.target is not None:
+        return spec.target
+    if spec.project_root:
+        target: Any = import_module(Path(spec.project_root), spec.module, f"component '{spec.component}'")
+    else:
+        target = importlib.import_module(spec.module)
+    for part in spec.attribute.split("."):
+        target = getattr(target, part)
+    return target
+
+
+class _Tee:
+    """Writes to the console stream and to the trial's output.log."""
+
+    def __init__(self, console: TextIO | None, stored: Callable[[], TextIO]) -> None:
+        self._console = console
+        self._stored = stored
+        self._file: TextIO | None = None
+
+    def write(self, text: str) -> int:
+        if self._console is not None:
+            self._console.write(text)
+        if self._file is None:
+            self._file = self._stored()
+        self._file.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._console is not None:
+            self._console.flush()
+        if self._file is not None:
+            self._file.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console or sys.__stdout__, name)
+
+
+class _TrialLogHandler(logging.Handler):
+    """Sends ``self.log`` to log.txt and to the (captured) console of the running trial."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trial: TrialWriter | None = None
+        self.echo = True
+        self._file: TextIO | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.trial is None:
+            return
+        try:
+            line = _LOG_FORMAT.format(record) + "\n"
+            if self._file is None:
+                self._file = self.trial.log_stream()
+            self._file.write(line)
+            self._file.flush()
+            if self.echo:
+                sys.stderr.write(f"{record.levelname} {record.getMessage()}\n")
+        except Exception:  # logging must never fail a trial
+            self.handleError(record)
+
+    def attach(self, trial: TrialWriter | None, echo: bool) -> None:
+        self.trial, self.echo, self._file = trial, echo, None
+
+
+_handler = _TrialLogHandler()
+trial_logger = logging.getLogger("machinable.trial")
+trial_logger.addHandler(_handler)
+trial_logger.setLevel(logging.DEBUG)
+trial_logger.propagate = False
+
+
+@contextmanager
+def _captured(tw: TrialWriter, echo: bool) -> Iterator[None]:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = _Tee(out if echo else None, tw.output_stream)  # type: ignore[assignment]
+    sys.stderr = _Tee(err if echo else None, tw.output_stream)  # type: ignore[assignment]
+    _handler.attach(tw, echo)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+        _handler.attach(None, echo)
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """A timeout for in-process trials, by SIGALRM where it can be used (the main thread on Unix)."""
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TrialTimeout(f"trial timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_iterations(component: Component) -> None:
+    if type(component).on_execute_iteration is Component.on_execute_iteration:
+        return
+    iteration = 0
+    while True:
+        try:
+            result = component.on_execute_iteration(iteration)
+        except StopIteration:
+            component.record.save(_iteration=iteration)
+            return
+        component.record.save(_iteration=iteration)
+        if result is False:
+            return
+        iteration += 1
+
+
+def _run_class(cls: type[Component], spec: TrialSpec, flags: Flags, tw: TrialWriter, record: Record) -> None:
+    component = cls(spec.config, flags)
+    component.seed = spec.seed
+    component.storage = tw
+    component.log = trial_logger
+    component._records["default"] = record
+    component.record = record
+    _bind_mixins(component, spec)
+    try:
+        try:
+            component.on_seeding()
+            component.on_create()
+            component.on_execute()
+            _run_iterations(component)
+            component.on_after_execute()
+            component.on_success()
+        except Exception as exc:
+            component.on_failure(exc)
+            raise
+        finally:
+            component.on_finish()
+    finally:
+        component.on_destroy()
+        for rec in component._records.values():
+            rec.save()  # keep a row the component filled but never saved
+
+
+def _bind_mixins(component: Component, spec: TrialSpec) -> None:
+    for name, module, attribute in spec.mixins:
+        mixin = load_target(TrialSpec(name, name, module, attribute, spec.project_root, {}, (), 0, ""))
+        setattr(component, f"_{name}_", _MixinBinding(component, mixin))
+
+
+class _MixinBinding:
+    """``self._<mixin>_.method()`` calls the mixin's method with the component as ``self``."""
+
+    def __init__(self, component: Component, mixin: type) -> None:
+        self._component, self._mixin = component, mixin
+
+    def __getattr__(self, name: str) -> Any:
+        value = inspect.getattr_static(self._mixin, name)
+        if isinstance(value, staticmethod | classmethod):
+            return getattr(self._mixin, name)
+        if callable(value):
+            return value.__get__(self._component, type(self._component))
+        return value
+
+
+def _run_function(
+    func: Callable[..., Any],
+    spec: TrialSpec,
+    flags: Flags,
+    tw: TrialWriter,
+    record: Record,
+    fixtures: FixtureManager,
+) -> None:
+    from machinable.config.view import ConfigView
+
+    tmp: list[str] = []
+
+    def tmp_path() -> Path:
+        tmp.append(tempfile.mkdtemp(prefix=f"machinable-{spec.uid}-"))
+        return Path(tmp[-1])
+
+    builtins: dict[str, Callable[[], Any]] = {
+        "config": lambda: ConfigView(spec.config),
+        "seed": lambda: spec.seed,
+        "flags": lambda: flags,
+        "record": lambda: record,
+        "log": lambda: trial_logger,
+        "store": lambda: tw.store,
+        "storage": lambda: tw,
+        "tmp_path": tmp_path,
+    }
+    teardown: list[Any] = []
+    try:
+        seed_libraries(spec.seed)
+        values = fixtures.resolve(inspect.signature(func).parameters, builtins, teardown)
+        result = func(**values)
+        if isinstance(result, dict):
+            record.update(result)
+        record.save()
+    finally:
+        try:
+            fixtures.finish(teardown)
+        finally:
+            for path in tmp:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def trial_flags(spec: TrialSpec, execution_id: str) -> dict[str, Any]:
+    """The user's flags of ``spec`` plus machinable's own (``SEED``, ``EXECUTION_ID``, ``TRIAL_ID`` ...)."""
+    return {
+        **spec.flags,
+        "SEED": spec.seed,
+        "EXECUTION_ID": execution_id,
+        "TRIAL_ID": spec.uid,
+        "NODE_ID": spec.node_id,
+        "COMPONENT": spec.component,
+        "REPEAT_NUMBER": spec.repeat_number,
+        "REPEAT_TOTAL": spec.repeat_total,
+    }
+
+
+def run_trial(spec: TrialSpec, env: TrialEnvironment) -> TrialResult:
+    """Run one trial to its end and return its result; its records and status are in storage."""
+    from machinable.storage import Record
+
+    tw = env.writer.trial(spec.uid)
+    tw.write_trial(spec.trial_info(env.execution_id))
+    started = time.time()
+    tw.write_status(outcome="running", started=started, heartbeat=started, pid=os.getpid(), host=HOST)
+    tw.start_heartbeat()
+    flags = Flags(trial_flags(spec, env.execution_id))
+    record = Record(tw.record_writer("default"))
+    status, error = "passed", None
+    interrupted: BaseException | None = None
+    try:
+        with _captured(tw, env.echo), _deadline(spec.timeout):
+            target = load_target(spec)
+            if is_component_class(target):
+                _run_class(target, spec, flags, tw, record)
+            else:
+                _run_function(target, spec, flags, tw, record, env.fixtures)
+    except KeyboardInterrupt as exc:
+        status, error, interrupted = "interrupted", "KeyboardInterrupt: the execution was interrupted", exc
+    except BaseException as exc:  # SystemExit too: a trial calling sys.exit() fails alone
+        status, error = "failed", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    finished = time.time()
+    tw.stop_heartbeat()
+    tw.write_status(outcome=status, finished=finished, error=error)
+    tw.close()
+    result = TrialResult(
+        node_id=spec.node_id,
+        uid=spec.uid,
+        component=spec.component,
+        config=spec.config,
+        versions=spec.versions,
+        seed=spec.seed,
+        status=status,
+        error=error,
+        records=record.rows,
+        started=started,
+        finished=finished,
+        repeat_number=spec.repeat_number,
+        repeat_total=spec.repeat_total,
+        flags=flags.to_dict(),
+        files=tw.export(remove=True) if env.ship_files else None,  # shipped: the worker keeps no copy
+    )
+    if interrupted is not None:
+        interrupted.result = result  # type: ignore[attr-defined]
+        raise interrupted
+    return result

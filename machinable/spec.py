@@ -1,0 +1,88 @@
+"""Plain, picklable data that crosses the boundary between the controller and the engines' workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+OUTCOMES = ("passed", "failed", "crashed", "interrupted")
+
+
+@dataclass
+class TrialSpec:
+    """Everything a worker needs to run one trial; workers never re-collect the project."""
+
+    node_id: str
+    component: str
+    module: str
+    attribute: str
+    project_root: str | None
+    config: dict[str, Any]
+    versions: tuple[str, ...]
+    seed: int
+    uid: str
+    repeat_number: int = 0
+    repeat_total: int = 1
+    flags: dict[str, Any] = field(default_factory=dict)
+    keywords: tuple[str, ...] = ()
+    timeout: float | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+    mixins: tuple[tuple[str, str, str], ...] = ()  # (name, module, attribute) of mixins bound as self._<name>_
+    target: Any = None  # the component object itself, when it cannot be imported by name (e.g. defined in __main__)
+
+    def trial_info(self, execution_id: str) -> dict[str, Any]:
+        """What trial.json keeps about this trial."""
+        return {
+            "node_id": self.node_id,
+            "uid": self.uid,
+            "component": self.component,
+            "module": self.module,
+            "attribute": self.attribute,
+            "config": self.config,
+            "versions": list(self.versions),
+            "seed": self.seed,
+            "execution_id": execution_id,
+            "repeat_number": self.repeat_number,
+            "repeat_total": self.repeat_total,
+            "flags": self.flags,
+        }
+
+
+@dataclass
+class TrialResult:
+    """The outcome of one trial, as the engine reports it back to the controller."""
+
+    node_id: str
+    uid: str
+    component: str
+    config: dict[str, Any]
+    versions: tuple[str, ...]
+    seed: int
+    status: str
+    error: str | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    started: float | None = None
+    finished: float | None = None
+    repeat_number: int = 0
+    repeat_total: int = 1
+    flags: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, bytes] | None = None  # the trial's folder, shipped back from another process's memory storage
+    output: str = ""
+    _stored: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def duration(self) -> float:
+        if self.started is None or self.finished is None:
+            return 0.0
+        return self.finished - self.started
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def store(self) -> Any:
+        """The trial's stored objects (read from storage): ``trial.store['name']``."""
+        if self._stored is None:
+            raise AttributeError("this result is not attached to a storage")
+        return self._stored.store

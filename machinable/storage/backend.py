@@ -1,0 +1,257 @@
+"""The few file operations storage needs, for three kinds of filesystem.
+
+The public API speaks fsspec URLs, but per-trial overhead matters (DESIGN.md §7): on local disks plain ``os``
+calls are several times faster than fsspec's layers, and fsspec's memory filesystem is a dict of ``MemoryFile``
+objects that we can fill directly. Every other protocol goes through the fsspec filesystem as is.
+
+JSON files are replaced atomically where the filesystem allows it (local disks: a temp file in the same
+folder, then ``os.replace``); object stores replace whole objects anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import threading
+from typing import Any, Protocol
+
+# Object stores have no directories: creating them costs round trips (or even creates buckets).
+_NO_DIRECTORIES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "tos", "oss"}
+
+
+class Appender(Protocol):
+    def write(self, data: bytes) -> Any: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Backend:
+    """Interface; paths are absolute paths of the backend (local paths or fsspec paths without protocol)."""
+
+    is_local = False
+
+    def join(self, *parts: str) -> str:
+        return posixpath.join(*parts)
+
+    def write_bytes(self, path: str, data: bytes, *, atomic: bool = False) -> None:
+        raise NotImplementedError
+
+    def open_append(self, path: str, *, buffered: bool = False) -> Appender:
+        raise NotImplementedError
+
+    def read_bytes(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def isfile(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def isdir(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def makedirs(self, path: str) -> None:
+        """Make sure ``path`` can hold files (a no-op where directories are implied)."""
+
+    def listdir(self, path: str) -> list[tuple[str, bool]]:
+        """(name, is_directory) of the entries of ``path``; FileNotFoundError when it does not exist."""
+        raise NotImplementedError
+
+    def files_under(self, path: str) -> list[str]:
+        """Paths of all files below ``path``, relative to it, '/'-separated."""
+        raise NotImplementedError
+
+    def remove(self, path: str) -> None:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Forget cached listings before reading back (s3fs caches them)."""
+
+
+def _tmp_name(path: str) -> str:
+    # Unique per process and thread, so concurrent writers never share a temp file.
+    return f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
+
+
+class LocalBackend(Backend):
+    is_local = True
+
+    def join(self, *parts: str) -> str:
+        return os.path.join(*parts)
+
+    def write_bytes(self, path: str, data: bytes, *, atomic: bool = False) -> None:
+        if atomic:
+            tmp = _tmp_name(path)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
+
+    def open_append(self, path: str, *, buffered: bool = False) -> Appender:
+        # Unbuffered: each write() is one append syscall, so a killed process loses at most a partial line.
+        return open(path, "ab", buffering=-1 if buffered else 0)
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def isfile(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def makedirs(self, path: str) -> None:
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(path, exist_ok=True)
+
+    def listdir(self, path: str) -> list[tuple[str, bool]]:
+        with os.scandir(path) as entries:
+            return [(e.name, e.is_dir()) for e in entries]
+
+    def files_under(self, path: str) -> list[str]:
+        out = []
+        for folder, _dirs, files in os.walk(path):
+            rel = os.path.relpath(folder, path)
+            for name in files:
+                if not name.endswith(".tmp"):
+                    out.append(name if rel == "." else posixpath.join(rel.replace(os.sep, "/"), name))
+        return sorted(out)
+
+    def remove(self, path: str) -> None:
+        os.remove(path)
+
+
+class _MemoryAppender:
+    """Appends to a MemoryFile that is already in the store, so readers see every row at once."""
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def write(self, data: bytes) -> int:
+        f = self._file
+        # Someone may have opened the same MemoryFile for reading and moved its position.
+        f.seek(0, 2)
+        return f.write(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryBackend(Backend):
+    """fsspec's memory filesystem, filled directly (its ``open`` walks every parent folder per call)."""
+
+    def __init__(self, fs: Any) -> None:
+        from fsspec.implementations.memory import MemoryFile
+
+        self.fs = fs
+        self.store = fs.store
+        self._file = MemoryFile
+
+    def write_bytes(self, path: str, data: bytes, *, atomic: bool = False) -> None:
+        # Swapping the dict entry is atomic for readers.
+        self.store[path] = self._file(self.fs, path, data)
+
+    def open_append(self, path: str, *, buffered: bool = False) -> Appender:
+        f = self.store.get(path)
+        if f is None:
+            f = self.store[path] = self._file(self.fs, path, None)
+        return _MemoryAppender(f)
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            return self.store[path].getvalue()
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
+    def isfile(self, path: str) -> bool:
+        return path in self.store
+
+    def isdir(self, path: str) -> bool:
+        return self.fs.isdir(path)
+
+    def listdir(self, path: str) -> list[tuple[str, bool]]:
+        return [
+            (posixpath.basename(e["name"]), e["type"] == "directory") for e in self.fs.ls(path, detail=True)
+        ]
+
+    def files_under(self, path: str) -> list[str]:
+        prefix = path.rstrip("/") + "/"
+        return sorted(p[len(prefix) :] for p in tuple(self.store) if p.startswith(prefix))
+
+    def remove(self, path: str) -> None:
+        self.store.pop(path, None)
+
+
+class _FsspecAppender:
+    """An fsspec file opened for appending; object stores show its content when it is closed."""
+
+    def __init__(self, fs: Any, path: str) -> None:
+        try:
+            self._file = fs.open(path, "ab")
+        except (NotImplementedError, ValueError):
+            self._file = fs.open(path, "wb")
+
+    def write(self, data: bytes) -> int:
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FsspecBackend(Backend):
+    def __init__(self, fs: Any, protocol: str) -> None:
+        self.fs = fs
+        self._dirs = protocol not in _NO_DIRECTORIES
+
+    def write_bytes(self, path: str, data: bytes, *, atomic: bool = False) -> None:
+        self.fs.pipe_file(path, data)
+
+    def open_append(self, path: str, *, buffered: bool = False) -> Appender:
+        return _FsspecAppender(self.fs, path)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.fs.cat_file(path)
+
+    def isfile(self, path: str) -> bool:
+        return self.fs.isfile(path)
+
+    def isdir(self, path: str) -> bool:
+        return self.fs.isdir(path)
+
+    def makedirs(self, path: str) -> None:
+        if self._dirs:
+            self.fs.makedirs(path, exist_ok=True)
+
+    def listdir(self, path: str) -> list[tuple[str, bool]]:
+        entries = self.fs.ls(path, detail=True)
+        base = path.rstrip("/")
+        out = []
+        for e in entries:
+            name = e["name"].rstrip("/")
+            if name == base:  # some filesystems list the folder itself
+                continue
+            out.append((posixpath.basename(name), e["type"] == "directory"))
+        return out
+
+    def files_under(self, path: str) -> list[str]:
+        base = self.fs._strip_protocol(path).rstrip("/") + "/"
+        return sorted(p[len(base) :] for p in self.fs.find(path) if p.startswith(base))
+
+    def remove(self, path: str) -> None:
+        self.fs.rm_file(path)
+
+    def refresh(self) -> None:
+        self.fs.invalidate_cache()

@@ -1,0 +1,151 @@
+"""Code backup: the project's files as ``code.zip``, paths relative to the project root.
+
+Inside a git work tree the file list is git's own (``git ls-files --cached --others --exclude-standard``), so
+nested ``.gitignore`` files, negations and ``.git/info/exclude`` behave exactly as in git. Outside one, the
+``.gitignore`` files found in the tree are applied with pathspec. ``.git/`` is never included, and files larger
+than the size cap are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Any
+
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+
+
+def project_files(root: str | os.PathLike[str]) -> list[str]:
+    """Relative, '/'-separated paths of the files under ``root`` that belong in a backup."""
+    root = os.fspath(root)
+    files = _git_files(root)
+    if files is None:
+        files = _gitignore_files(root)
+    return sorted(f for f in files if ".git" not in f.split("/") and os.path.isfile(os.path.join(root, f)))
+
+
+def _git_files(root: str) -> list[str] | None:
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=root,
+            capture_output=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None  # no git on this machine
+    if done.returncode != 0:
+        return None  # not a git work tree
+    names = [n for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    # Empty when the project lies in a folder its enclosing repository ignores: use the .gitignore rules then.
+    return list(dict.fromkeys(names)) or None
+
+
+def git_revision(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """The git commit of the project (``{'commit', 'branch', 'dirty'}``); {} outside a git work tree.
+
+    ``dirty`` means tracked files differ from the commit; untracked files are in ``code.zip`` anyway.
+    """
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+            cwd=os.fspath(root),
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if done.returncode != 0:
+        return {}
+    commit = branch = None
+    dirty = False
+    for line in done.stdout.decode("utf-8", "replace").splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line[len("# branch.oid ") :].strip()
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line[len("# branch.head ") :].strip()
+            branch = None if head == "(detached)" else head
+        elif line and not line.startswith("#"):
+            dirty = True
+    return {"commit": commit, "branch": branch, "dirty": dirty}
+
+
+def _gitignore_files(root: str) -> list[str]:
+    from pathspec import GitIgnoreSpec
+
+    out: list[str] = []
+
+    def ignored(specs: list[tuple[str, Any]], rel: str, is_dir: bool) -> bool:
+        # The deepest .gitignore with a matching pattern decides, as in git.
+        for base, spec in reversed(specs):
+            sub = rel[len(base) + 1 :] if base else rel
+            result = spec.check_file(sub + "/" if is_dir else sub)
+            if result.include is not None:
+                return bool(result.include)
+        return False
+
+    def visit(rel_dir: str, specs: list[tuple[str, Any]]) -> None:
+        folder = os.path.join(root, rel_dir) if rel_dir else root
+        try:
+            with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as f:
+                specs = [*specs, (rel_dir, GitIgnoreSpec.from_lines(f.read().splitlines()))]
+        except OSError:
+            pass
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name == ".git":
+                continue
+            rel = posixpath.join(rel_dir, entry.name) if rel_dir else entry.name
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if ignored(specs, rel, is_dir):
+                continue  # git never looks inside an ignored folder, so negations below it do not count
+            if is_dir:
+                visit(rel, specs)
+            elif entry.is_file():
+                out.append(rel)
+
+    visit("", [])
+    return out
+
+
+def build_zip(
+    root: str | os.PathLike[str], *, max_file_size: int | None = DEFAULT_MAX_FILE_SIZE
+) -> tuple[bytes, list[str]]:
+    """The zip archive's bytes and the relative paths archived."""
+    import io
+    import warnings
+    import zipfile
+
+    root = os.fspath(root)
+    buffer = io.BytesIO()
+    archived: list[str] = []
+    skipped: list[str] = []
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for rel in project_files(root):
+            path = os.path.join(root, rel)
+            try:
+                size = os.path.getsize(path)
+                if max_file_size is not None and size > max_file_size:
+                    skipped.append(f"{rel} ({size:,} bytes)")
+                    continue
+                archive.write(path, arcname=rel)
+            except OSError as exc:
+                skipped.append(f"{rel} ({exc.strerror or exc})")
+                continue
+            archived.append(rel)
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        limit = f"{max_file_size:,} bytes" if max_file_size is not None else "no limit"
+        warnings.warn(
+            f"code backup skipped {len(skipped)} file(s) (size limit {limit}): {shown}", stacklevel=3
+        )
+    return buffer.getvalue(), archived

@@ -1,0 +1,79 @@
+"""JSON encoding for everything storage writes: configurations, status, records and stored values.
+
+Values a component records are often numpy scalars or arrays, paths or datetimes; they are converted to their
+natural JSON form instead of failing a long run at its first ``record.save()``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import enum
+import json
+import os
+from collections.abc import Collection, Mapping
+from typing import Any
+
+_encode = json.JSONEncoder(ensure_ascii=False, default=lambda o: to_jsonable(o)).encode
+_encode_pretty = json.JSONEncoder(ensure_ascii=False, indent=1, default=lambda o: to_jsonable(o)).encode
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert one value the json module does not know; json calls this again on what it returns."""
+    # `tolist` covers numpy scalars and arrays and torch tensors without importing either.
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(value).decode("ascii")}
+    if hasattr(type(value), "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Collection) and not isinstance(value, str):
+        return list(value)
+    # Never lose a row over one exotic value: keep its text.
+    return str(value)
+
+
+def _string_keys(value: Any) -> Any:
+    """Rebuild containers with keys json accepts (it refuses tuples and other objects as keys)."""
+    if isinstance(value, Mapping):
+        return {
+            k if isinstance(k, (str, int, float, bool)) or k is None else str(k): _string_keys(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_string_keys(v) for v in value]
+    return value
+
+
+def dumps(value: Any, *, pretty: bool = False) -> str:
+    """One JSON document (a single line unless ``pretty``); never fails on unusual values."""
+    encode = _encode_pretty if pretty else _encode
+    try:
+        return encode(value)
+    except TypeError:
+        return encode(_string_keys(value))
+
+
+def dumpb(value: Any, *, pretty: bool = False) -> bytes:
+    return dumps(value, pretty=pretty).encode("utf-8")

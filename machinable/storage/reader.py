@@ -1,0 +1,382 @@
+"""Reading stored executions back: ``ml.Storage(url)``, shared by users, reproduce, resume and show.
+
+Everything is loaded lazily and only by known file names, so opening an execution with thousands of trials
+costs one listing of its folder, and a trial's records are read when first asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any, final
+
+from machinable.errors import StorageError
+from machinable.storage import store as _store
+from machinable.storage.backend import Backend
+from machinable.storage.url import MissingDependencyError, StorageLocation, open_storage
+from machinable.storage.writer import (
+    CODE_ZIP,
+    EXECUTION_JSON,
+    LOG_TXT,
+    OUTPUT_LOG,
+    RECORDS_DIR,
+    STATUS_JSON,
+    TRIAL_JSON,
+)
+
+DEFAULT_STALE_AFTER = 30.0
+
+
+def _read_json(io: Backend, path: str) -> dict[str, Any]:
+    try:
+        data = io.read_bytes(path)
+    except FileNotFoundError:
+        return {}
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise StorageError(f"{path} is not valid JSON ({exc}); the file is damaged") from exc
+    if not isinstance(value, dict):
+        raise StorageError(f"{path} does not hold a JSON object")
+    return value
+
+
+def _read_text(io: Backend, path: str) -> str:
+    try:
+        return io.read_bytes(path).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def parse_jsonl(data: bytes, where: str = "") -> list[dict[str, Any]]:
+    """Rows of a JSON Lines file; a partial last line (a writer killed mid-row) is dropped."""
+    lines = data.split(b"\n")
+    rows = []
+    last = len(lines) - 1
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if number != last:
+                warnings.warn(f"{where}: line {number + 1} is not valid JSON and was skipped", stacklevel=3)
+    return rows
+
+
+def _process_gone(status: dict[str, Any]) -> bool:
+    # A trial of this host whose process no longer exists crashed, whatever its last heartbeat says.
+    import socket
+
+    pid, host = status.get("pid"), status.get("host")
+    if os.name != "posix" or not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+@final
+class StoredTrial:
+    """One stored trial; every attribute is read from storage on first access."""
+
+    def __init__(self, execution: StoredExecution, uid: str) -> None:
+        self.execution = execution
+        self.uid = uid
+        self._io = execution._io
+        self.path = self._io.join(execution.path, uid)
+
+    def _file(self, rel: str) -> str:
+        return self._io.join(self.path, rel)
+
+    @cached_property
+    def info(self) -> dict[str, Any]:
+        """The content of trial.json."""
+        return _read_json(self._io, self._file(TRIAL_JSON))
+
+    @property
+    def node_id(self) -> str | None:
+        return self.info.get("node_id")
+
+    @property
+    def component(self) -> str | None:
+        return self.info.get("component")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.info.get("config") or {}
+
+    @property
+    def versions(self) -> list[Any]:
+        return self.info.get("versions") or []
+
+    @property
+    def seed(self) -> int | None:
+        return self.info.get("seed")
+
+    @property
+    def flags(self) -> dict[str, Any]:
+        return self.info.get("flags") or {}
+
+    @property
+    def status_info(self) -> dict[str, Any]:
+        """The content of status.json, read again on every access (a running trial changes it)."""
+        return _read_json(self._io, self._file(STATUS_JSON))
+
+    @property
+    def status(self) -> str | None:
+        """The outcome ('running', 'passed', 'failed', 'crashed', ...); a running trial whose heartbeat is stale
+        or whose process is gone reads as 'crashed'."""
+        return self.execution.storage._outcome(self.status_info)
+
+    @property
+    def error(self) -> str | None:
+        return self.status_info.get("error")
+
+    @property
+    def started(self) -> float | None:
+        return self.status_info.get("started")
+
+    @property
+    def finished(self) -> float | None:
+        return self.status_info.get("finished")
+
+    def record_scopes(self) -> list[str]:
+        try:
+            entries = self._io.listdir(self._file(RECORDS_DIR))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(
+            name[: -len(".jsonl")] for name, is_dir in entries if not is_dir and name.endswith(".jsonl")
+        )
+
+    def records_of(self, scope: str) -> list[dict[str, Any]]:
+        path = self._file(f"{RECORDS_DIR}/{scope}.jsonl")
+        try:
+            data = self._io.read_bytes(path)
+        except FileNotFoundError:
+            return []
+        return parse_jsonl(data, path)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Rows of the default scope."""
+        return self.records_of("default")
+
+    def records_frame(self, scope: str = "default") -> Any:
+        """The rows of ``scope`` as a pandas DataFrame."""
+        try:
+            import pandas
+        except ImportError as exc:
+            raise MissingDependencyError("records_frame() needs pandas: pip install pandas") from exc
+        return pandas.DataFrame(self.records_of(scope))
+
+    @cached_property
+    def store(self) -> _store.StoreView:
+        """Read-only mapping of stored objects: ``trial.store['model.json']``."""
+
+        def read(rel: str) -> bytes:
+            return self._io.read_bytes(self._file(rel))
+
+        def list_files() -> list[str]:
+            try:
+                return self._io.files_under(self._file(_store.STORE_DIR))
+            except FileNotFoundError:
+                return []
+
+        return _store.StoreView(read, list_files, where=self.path)
+
+    @property
+    def log(self) -> str:
+        return _read_text(self._io, self._file(LOG_TXT))
+
+    @property
+    def output(self) -> str:
+        return _read_text(self._io, self._file(OUTPUT_LOG))
+
+    def files(self) -> list[str]:
+        """Relative paths of every file in the trial's folder."""
+        try:
+            return self._io.files_under(self.path)
+        except FileNotFoundError:
+            return []
+
+    def __repr__(self) -> str:
+        return f"<StoredTrial {self.node_id or self.uid} {self.status}>"
+
+
+@final
+class StoredExecution:
+    """One stored execution: its ``execution.json``, code backup and trials."""
+
+    def __init__(self, storage: Storage, execution_id: str, info: dict[str, Any] | None = None) -> None:
+        self.storage = storage
+        self.id = execution_id
+        self._io = storage._io
+        self.path = self._io.join(storage.location.root, execution_id)
+        if info is not None:
+            self.info = info
+
+    @cached_property
+    def info(self) -> dict[str, Any]:
+        """The content of execution.json."""
+        return _read_json(self._io, self._io.join(self.path, EXECUTION_JSON))
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.info.get("seed")
+        if seed is None:
+            from machinable import ids
+            from machinable.errors import SeedError
+
+            try:
+                return ids.decode(self.id)
+            except SeedError:
+                return None  # a folder name that is not an execution id has no seed
+        return seed
+
+    @property
+    def name(self) -> str | None:
+        return self.info.get("name")
+
+    @property
+    def started(self) -> float | None:
+        return self.info.get("started")
+
+    @property
+    def finished(self) -> float | None:
+        return self.info.get("finished")
+
+    @cached_property
+    def trials(self) -> list[StoredTrial]:
+        """Trials in plan order (``execution.json``'s ``trials`` list), others after them by uid."""
+        self._io.refresh()
+        try:
+            entries = self._io.listdir(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        present = {name for name, is_dir in entries if is_dir}
+        planned = [uid for uid in self.info.get("trials") or [] if isinstance(uid, str) and uid in present]
+        rest = sorted(present.difference(planned))
+        return [StoredTrial(self, uid) for uid in [*planned, *rest]]
+
+    def trial(self, key: str) -> StoredTrial:
+        """The trial with this uid or node id."""
+        for trial in self.trials:
+            if trial.uid == key:
+                return trial
+        for trial in self.trials:
+            if trial.node_id == key:
+                return trial
+        known = [t.node_id or t.uid for t in self.trials[:10]]
+        raise StorageError(
+            f"execution {self.id} has no trial '{key}'; its trials: {', '.join(known) or 'none'}"
+        )
+
+    def code_zip(self) -> bytes | None:
+        """The code backup's bytes, None when the execution has none."""
+        try:
+            return self._io.read_bytes(self._io.join(self.path, CODE_ZIP))
+        except FileNotFoundError:
+            return None
+
+    def code_zip_names(self) -> list[str]:
+        """Relative paths archived in ``code.zip`` ([] without a backup)."""
+        import io
+        import zipfile
+
+        data = self.code_zip()
+        if data is None:
+            return []
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.namelist()
+
+    def __iter__(self) -> Iterator[StoredTrial]:
+        return iter(self.trials)
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def __repr__(self) -> str:
+        return f"<StoredExecution {self.id} {self.name or ''} trials={len(self.trials)}>"
+
+
+@final
+class Storage:
+    """Read access to a storage: ``Storage('~/observations').executions()``, ``.get('OY1p1o')``.
+
+    ``stale_after``: seconds without a heartbeat after which a running trial reads as crashed (at least 3x
+    the heartbeat interval a writer recorded).
+    """
+
+    def __init__(self, target: Any = None, *, stale_after: float = DEFAULT_STALE_AFTER) -> None:
+        self.location: StorageLocation = open_storage(target)
+        self.stale_after = stale_after
+        self._io = self.location.backend()
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+    def _outcome(self, status: dict[str, Any]) -> str | None:
+        outcome = status.get("outcome")
+        if outcome != "running":
+            return outcome
+        stamps = [s for s in (status.get("heartbeat"), status.get("started")) if isinstance(s, (int, float))]
+        if stamps:
+            limit = max(self.stale_after, 3 * float(status.get("heartbeat_interval") or 0))
+            if time.time() - max(stamps) > limit:
+                return "crashed"
+        if _process_gone(status):
+            return "crashed"
+        return outcome
+
+    def execution_ids(self) -> list[str]:
+        """Folder names in the storage that hold an execution (unordered)."""
+        self._io.refresh()
+        try:
+            entries = self._io.listdir(self.location.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [name for name, is_dir in entries if is_dir and not name.startswith(".")]
+
+    def executions(self) -> list[StoredExecution]:
+        """Every stored execution, newest first (by start time)."""
+        found = []
+        for execution_id in self.execution_ids():
+            path = self._io.join(self.location.root, execution_id, EXECUTION_JSON)
+            try:
+                info = _read_json(self._io, path)
+            except StorageError as exc:
+                warnings.warn(f"skipping execution {execution_id}: {exc}", stacklevel=2)
+                continue
+            if info:
+                found.append(StoredExecution(self, execution_id, info))
+        found.sort(key=lambda e: (e.started or 0.0, e.id), reverse=True)
+        return found
+
+    def get(self, execution_id: str) -> StoredExecution:
+        """The execution with this id; StorageError naming a few existing ids when there is none."""
+        if isinstance(execution_id, str) and execution_id and "/" not in execution_id:
+            self._io.refresh()
+            path = self._io.join(self.location.root, execution_id)
+            info = _read_json(self._io, self._io.join(path, EXECUTION_JSON))
+            if info or self._io.isdir(path):
+                return StoredExecution(self, execution_id, info)
+        known = [e.id for e in self.executions()[:5]]
+        hint = f"; recent executions: {', '.join(known)}" if known else "; it holds no executions"
+        raise StorageError(f"no execution '{execution_id}' in storage {self.url}{hint}")
+
+    def __iter__(self) -> Iterator[StoredExecution]:
+        return iter(self.executions())
+
+    def __repr__(self) -> str:
+        return f"Storage({self.url!r})"

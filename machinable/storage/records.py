@@ -1,0 +1,83 @@
+"""``self.record``: a row of named values that ``save()`` appends to the trial's records.
+
+User columns are never touched; the columns machinable adds (``_time``, ``_iteration``, ...) start with ``_``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, final
+
+from machinable.errors import UsageError
+
+if TYPE_CHECKING:
+    from machinable.storage.writer import RecordWriter
+
+
+@final
+class Record:
+    """The current row (a small dict-like) plus every saved row in :attr:`rows`."""
+
+    __slots__ = ("writer", "rows", "_row")
+
+    def __init__(self, writer: RecordWriter | None = None) -> None:
+        self.writer = writer
+        self.rows: list[dict[str, Any]] = []
+        self._row: dict[str, Any] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._row[key] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._row[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._row[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._row
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._row.get(key, default)
+
+    def update(self, values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        if values:
+            self._row.update(values)
+        if kwargs:
+            self._row.update(kwargs)
+
+    @property
+    def current(self) -> dict[str, Any]:
+        """The row being filled (not yet saved)."""
+        return self._row
+
+    def save(self, **fields: Any) -> dict[str, Any] | None:
+        """End the row: add ``_time`` and the given ``_``-prefixed fields, write it, start a new row.
+
+        Returns the saved row, or None when the row was empty (nothing is written).
+        """
+        if not self._row:
+            return None
+        for key in fields:
+            if not key.startswith("_"):
+                raise UsageError(
+                    f"record.save() takes only machinable's '_'-prefixed fields, not '{key}'; "
+                    f"set your columns with record['{key}'] = value"
+                )
+        row = {**self._row, "_time": time.time(), **fields}
+        if self.writer is not None:
+            self.writer.write(row)
+        # Only after a successful write: a failed write keeps the row for another try.
+        self._row = {}
+        self.rows.append(row)
+        return row
+
+    def __repr__(self) -> str:
+        return f"Record(current={self._row!r}, saved={len(self.rows)})"

@@ -1,0 +1,424 @@
+"""The only module that writes the storage layout (DESIGN.md §5)::
+
+    <root>/<EXECUTION_ID>/execution.json, code.zip
+    <root>/<EXECUTION_ID>/<TRIAL_UID>/trial.json, status.json, records/<scope>.jsonl,
+                                      log.txt, output.log, store.json, store/<files>
+
+JSON files are rewritten whole (atomically on local disks); records, logs and output are appended line by line
+and flushed, so a killed process leaves every complete row behind. Folders are created once, on first write,
+and nothing is checked for existence on the hot path: per-trial overhead is what a 10,000-trial run pays.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import threading
+from collections.abc import Mapping
+from typing import Any, final
+
+from machinable.errors import StorageError
+from machinable.storage import store as _store
+from machinable.storage.backup import DEFAULT_MAX_FILE_SIZE, build_zip
+from machinable.storage.encoding import dumpb, dumps
+from machinable.storage.heartbeat import DEFAULT_INTERVAL, HEARTBEAT
+from machinable.storage.url import StorageLocation
+
+EXECUTION_JSON = "execution.json"
+CODE_ZIP = "code.zip"
+TRIAL_JSON = "trial.json"
+STATUS_JSON = "status.json"
+LOG_TXT = "log.txt"
+OUTPUT_LOG = "output.log"
+RECORDS_DIR = "records"
+
+
+def check_segment(name: Any, what: str) -> str:
+    """A single folder name: no separators, not '.' or '..' (ids and uids become folder names)."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+    ):
+        raise StorageError(f"{what} must be a plain folder name, not {name!r}")
+    return name
+
+
+@final
+class ExecutionWriter:
+    """Writes one execution's folder: ``execution.json``, ``code.zip`` and one folder per trial."""
+
+    def __init__(self, location: StorageLocation, execution_id: str) -> None:
+        self.location = location
+        self.execution_id = check_segment(execution_id, "execution id")
+        self._io = location.backend()
+        self.path = self._io.join(location.root, execution_id)
+        self._ready = False
+        self._info: dict[str, Any] | None = None
+
+    def _prepare(self) -> None:
+        if not self._ready:
+            self._io.makedirs(self.path)
+            self._ready = True
+
+    def exists(self) -> bool:
+        """Whether this execution was written before (an execution id, i.e. a seed, used again)."""
+        return self._io.isfile(self._io.join(self.path, EXECUTION_JSON))
+
+    def write_execution(self, info: Mapping[str, Any]) -> None:
+        """Merge ``info`` into ``execution.json`` (called at start and again at finish)."""
+        if self._info is None:
+            self._info = self._read_info()
+        self._info.update(info)
+        self._prepare()
+        self._io.write_bytes(
+            self._io.join(self.path, EXECUTION_JSON), dumpb(self._info, pretty=True), atomic=True
+        )
+
+    def _read_info(self) -> dict[str, Any]:
+        try:
+            data = self._io.read_bytes(self._io.join(self.path, EXECUTION_JSON))
+        except FileNotFoundError:
+            return {}
+        try:
+            info = json.loads(data)
+        except ValueError:
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def backup_code(
+        self,
+        project_root: str | os.PathLike[str] | None,
+        *,
+        max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+    ) -> list[str] | None:
+        """Write ``code.zip`` of the project; returns the archived relative paths, None when backups are off."""
+        if not self.location.code_backup or project_root is None:
+            return None
+        data, names = build_zip(project_root, max_file_size=max_file_size)
+        self._prepare()
+        self._io.write_bytes(self._io.join(self.path, CODE_ZIP), data, atomic=True)
+        return names
+
+    def trial(self, uid: str) -> TrialWriter:
+        return TrialWriter(self, uid)
+
+    def import_trial(self, uid: str, files: Mapping[str, bytes]) -> TrialWriter:
+        """Write a trial's files exported elsewhere (a worker process's memory storage) into this storage."""
+        writer = TrialWriter(self, uid)
+        writer.import_files(files)
+        return writer
+
+    def __repr__(self) -> str:
+        return f"ExecutionWriter({self.location.url!r}, {self.execution_id!r})"
+
+
+@final
+class RecordWriter:
+    """Appends rows to ``records/<scope>.jsonl``: one JSON line per row, flushed at once."""
+
+    __slots__ = ("scope", "_trial", "_rel", "_handle")
+
+    def __init__(self, trial: TrialWriter, scope: str) -> None:
+        self.scope = scope
+        self._trial = trial
+        self._rel = f"{RECORDS_DIR}/{scope}.jsonl"
+        self._handle: Any = None
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        handle = self._handle
+        if handle is None:
+            handle = self._handle = self._trial._open_append(self._rel, buffered=False)
+        handle.write((dumps(row) + "\n").encode("utf-8"))
+        handle.flush()
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.close()
+
+
+class _LazyTextStream(io.TextIOBase):
+    """A text stream that creates its file on the first write and flushes at every newline."""
+
+    def __init__(self, trial: TrialWriter, rel: str) -> None:
+        super().__init__()
+        self._trial = trial
+        self._rel = rel
+        self._handle: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return "replace"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text:
+            with self._lock:
+                handle = self._handle
+                if handle is None:
+                    handle = self._handle = self._trial._open_append(self._rel, buffered=True)
+                handle.write(text.encode("utf-8", "replace"))
+                if "\n" in text:
+                    handle.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            with self._lock:
+                handle, self._handle = self._handle, None
+            if handle is not None:
+                handle.close()
+            super().close()
+
+
+@final
+class TrialWriter:
+    """Writes one trial's folder. Thread-safe for status (the heartbeat thread writes it too)."""
+
+    def __init__(self, execution: ExecutionWriter, uid: str) -> None:
+        self.execution = execution
+        self.uid = check_segment(uid, "trial uid")
+        self._io = execution._io
+        self.path = self._io.join(execution.path, uid)
+        self._ready = False
+        self._subdirs: set[str] = set()
+        self._lock = threading.Lock()
+        self._info: dict[str, Any] = {}
+        self._status: dict[str, Any] = {}
+        self._records: dict[str, RecordWriter] = {}
+        self._streams: dict[str, _LazyTextStream] = {}
+        self._store_keys: dict[str, Any] | None = None
+        self._written: set[str] = set()
+        self._last_beat = 0.0
+        self._beating = False
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _prepare(self, rel: str) -> str:
+        """Path of ``rel`` inside the trial folder, with its folders created (once per writer)."""
+        if not self._ready:
+            self.execution._prepare()
+            self._io.makedirs(self.path)
+            self._ready = True
+        parent = posixpath.dirname(rel)
+        if parent and parent not in self._subdirs:
+            self._io.makedirs(self._io.join(self.path, parent))
+            self._subdirs.add(parent)
+        self._written.add(rel)
+        return self._io.join(self.path, rel)
+
+    def _write(self, rel: str, data: bytes) -> None:
+        self._io.write_bytes(self._prepare(rel), data, atomic=True)
+
+    def _open_append(self, rel: str, *, buffered: bool) -> Any:
+        return self._io.open_append(self._prepare(rel), buffered=buffered)
+
+    # -- json files ------------------------------------------------------------------------------------------
+
+    def write_trial(self, info: Mapping[str, Any]) -> None:
+        """Merge ``info`` (node id, component, module, config, versions, seed, flags, ...) into trial.json."""
+        self._info.update(info)
+        self._write(TRIAL_JSON, dumpb(self._info))
+
+    def write_status(self, **fields: Any) -> None:
+        """Merge ``fields`` (started, heartbeat, finished, outcome, error, pid, host) into status.json."""
+        with self._lock:
+            self._status.update(fields)
+            for key in ("started", "heartbeat"):
+                stamp = fields.get(key)
+                if isinstance(stamp, (int, float)) and stamp > self._last_beat:
+                    self._last_beat = stamp
+            self._write(STATUS_JSON, dumpb(self._status))
+        outcome = fields.get("outcome")
+        if self._beating and outcome is not None and outcome != "running":
+            self.stop_heartbeat()
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """A copy of the status as last written."""
+        with self._lock:
+            return dict(self._status)
+
+    # -- heartbeat -------------------------------------------------------------------------------------------
+
+    def start_heartbeat(self) -> None:
+        """Let the process's heartbeat thread mark this trial alive until it finishes."""
+        interval = HEARTBEAT.interval
+        if interval != DEFAULT_INTERVAL:
+            # Readers must know a slower beat is not a dead trial.
+            with self._lock:
+                self._status["heartbeat_interval"] = interval
+                if STATUS_JSON in self._written:
+                    self._write(STATUS_JSON, dumpb(self._status))
+        self._beating = True
+        HEARTBEAT.register(self)
+
+    def stop_heartbeat(self) -> None:
+        self._beating = False
+        HEARTBEAT.unregister(self)
+
+    def _beat(self, now: float, interval: float) -> None:
+        if not self._beating or now - self._last_beat < interval / 2:
+            return
+        with self._lock:
+            if not self._beating or self._status.get("outcome", "running") != "running":
+                return
+            self._status["heartbeat"] = now
+            self._last_beat = now
+            self._write(STATUS_JSON, dumpb(self._status))
+
+    # -- streams ---------------------------------------------------------------------------------------------
+
+    def record_writer(self, scope: str = "default") -> RecordWriter:
+        writer = self._records.get(scope)
+        if writer is None:
+            writer = self._records[scope] = RecordWriter(self, check_segment(scope, "record scope"))
+        return writer
+
+    def _stream(self, rel: str) -> _LazyTextStream:
+        stream = self._streams.get(rel)
+        if stream is None or stream.closed:
+            stream = self._streams[rel] = _LazyTextStream(self, rel)
+        return stream
+
+    def log_stream(self) -> io.TextIOBase:
+        """Text stream of ``log.txt`` (created on the first write)."""
+        return self._stream(LOG_TXT)
+
+    def output_stream(self) -> io.TextIOBase:
+        """Text stream of ``output.log``: captured stdout and stderr (created on the first write)."""
+        return self._stream(OUTPUT_LOG)
+
+    # -- stored objects --------------------------------------------------------------------------------------
+
+    def store(self, name: str, value: Any, overwrite: bool = False) -> str:
+        """Store ``value`` as a file under ``store/`` (known extension) or a key of ``store.json``.
+
+        Returns where it went (``store/<name>`` or the key). Raises StorageError for an existing name without
+        ``overwrite=True`` and for a name that would leave the trial's folder.
+        """
+        normal = _store.check_name(name)
+        kind = _store.kind_of(normal)
+        if kind is not None:
+            rel = f"{_store.STORE_DIR}/{normal}"
+            if not overwrite and (rel in self._written or self._io.isfile(self._io.join(self.path, rel))):
+                raise self._exists(name)
+            data = _store.encode(kind, normal, value)
+            self._write(rel, data)
+            return rel
+        keys = self._load_store_keys()
+        if normal in keys and not overwrite:
+            raise self._exists(name)
+        # Converted now, so a value the component mutates later is stored as it was.
+        keys[normal] = json.loads(dumps(value))
+        self._write(_store.STORE_JSON, dumpb(keys, pretty=True))
+        return normal
+
+    def _exists(self, name: str) -> StorageError:
+        return StorageError(
+            f"'{name}' is already stored in trial {self.uid}; pass overwrite=True to replace it"
+        )
+
+    def _load_store_keys(self) -> dict[str, Any]:
+        if self._store_keys is None:
+            try:
+                data = self._io.read_bytes(self._io.join(self.path, _store.STORE_JSON))
+            except FileNotFoundError:
+                self._store_keys = {}
+            else:
+                try:
+                    self._store_keys = dict(json.loads(data))
+                except (ValueError, TypeError) as exc:
+                    raise StorageError(
+                        f"{self.path}/{_store.STORE_JSON} is not a JSON object: {exc}"
+                    ) from exc
+        return self._store_keys
+
+    # -- life cycle and shipping -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        for writer in self._records.values():
+            writer.flush()
+        for stream in self._streams.values():
+            if not stream.closed:
+                stream.flush()
+
+    def close(self) -> None:
+        """Stop the heartbeat and close every open file (writing again reopens them)."""
+        if self._beating:
+            self.stop_heartbeat()
+        for writer in self._records.values():
+            writer.close()
+        for stream in self._streams.values():
+            stream.close()
+
+    def export(self, *, remove: bool = False) -> dict[str, bytes]:
+        """Every file of the trial folder (relative path -> content), e.g. to ship a worker's memory storage
+        to the controller; ``remove=True`` deletes them afterwards (frees a long-lived worker's memory)."""
+        self.flush()
+        if self.execution.location.is_memory:
+            names = sorted(self._written)
+        else:
+            try:
+                names = self._io.files_under(self.path)
+            except FileNotFoundError:
+                names = []
+        files = {}
+        for rel in names:
+            try:
+                files[rel] = self._io.read_bytes(self._io.join(self.path, rel))
+            except FileNotFoundError:
+                continue
+        if remove:
+            self.close()
+            for rel in files:
+                self._io.remove(self._io.join(self.path, rel))
+            self._written.clear()
+        return files
+
+    def import_files(self, files: Mapping[str, bytes]) -> None:
+        """Write files exported by :meth:`export` (possibly in another process) into this trial's folder."""
+        for rel, data in files.items():
+            normal = _store.check_name(rel, "trial file name")
+            self._write(normal, bytes(data))
+            if normal in (STATUS_JSON, TRIAL_JSON):
+                try:
+                    loaded = json.loads(data)
+                except ValueError:
+                    continue
+                if isinstance(loaded, dict):
+                    (self._status if normal == STATUS_JSON else self._info).update(loaded)
+            elif normal == _store.STORE_JSON:
+                self._store_keys = None
+
+    def __repr__(self) -> str:
+        return f"TrialWriter({self.path!r})"

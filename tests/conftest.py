@@ -1,0 +1,38 @@
+"""Shared test fixtures: each test's project modules are imported fresh and forgotten afterwards."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_imports(monkeypatch, tmp_path_factory):
+    """Projects in tmp_path reuse module names (optimization.py ...): forget them after every test."""
+    base = str(tmp_path_factory.getbasetemp())
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delenv("MACHINABLE_MODE", raising=False)
+    yield
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(base):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    """Write a project: ``make_project(yaml, {"module.py": source, ...})`` -> its root."""
+
+    def make(yaml: str = "components:\n", files: dict[str, str] | None = None, root: Path | None = None) -> Path:
+        root = root or tmp_path / "project"
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "machinable.yaml").write_text(textwrap.dedent(yaml))
+        for name, source in (files or {}).items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(source))
+        return root
+
+    return make
