@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 # ``component`` is both a submodule and a decorator: importing the decorator here, eagerly, keeps the import
 # system from later rebinding ``machinable.component`` to the submodule.
 from machinable.component import Component, component  # noqa: E402
+from machinable.parametrize import parametrize  # noqa: E402  (same reason: a submodule of that name)
 
 _API = {
     "Task": "machinable.task",
@@ -22,14 +23,14 @@ _API = {
     "Storage": "machinable.storage",
     "MachinableError": "machinable.errors",
     "fixture": "machinable.fixtures",
-    "parametrize": "machinable.parametrize",
+    "hookimpl": "machinable.hookspec",
 }
 
 if TYPE_CHECKING:
     from machinable.errors import MachinableError
     from machinable.execution import Execution, execute
     from machinable.fixtures import fixture
-    from machinable.parametrize import parametrize
+    from machinable.hookspec import hookimpl
     from machinable.project import Project
     from machinable.storage import Storage
     from machinable.task import Task
@@ -44,6 +45,7 @@ __all__ = [
     "component",
     "execute",
     "fixture",
+    "hookimpl",
     "parametrize",
 ]
 

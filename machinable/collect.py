@@ -147,7 +147,12 @@ def find_files(root: Path, declared: Iterable[str] = ()) -> ProjectFiles:
                 tasks.append(root / rel)
             elif _is_component_module(rel, patterns):
                 components.append(root / rel)
-    return ProjectFiles(components, tasks)
+    # Path order (as pytest's): the same project always collects in the same order.
+    return ProjectFiles(sorted(components, key=_path_key), sorted(tasks, key=_path_key))
+
+
+def _path_key(path: Path) -> tuple[str, ...]:
+    return path.parts
 
 
 def _as_pattern(declared: str) -> str:
@@ -224,7 +229,8 @@ def import_file(root: Path, path: Path) -> tuple[ModuleType, CollectReport | Non
             spec.loader.exec_module(module)
         except ExecuteWhileCollecting:
             # The module stays imported as far as it ran: its tasks above the call are still collected.
-            warning = CollectReport(rel, "warning", f"{rel} calls ml.execute() when imported; it was not run: {GUARD_HINT}")
+            message = f"{rel} calls ml.execute() when imported; it was not run: {GUARD_HINT}"
+            warning = CollectReport(rel, "warning", message)
         except BaseException:
             sys.modules.pop(name, None)
             raise
@@ -236,11 +242,22 @@ def describe(error: BaseException) -> str:
     if isinstance(error, ExecuteWhileCollecting):
         return f"{error}: {GUARD_HINT}"
     if isinstance(error, MachinableError):
-        return str(error)
+        cause = error.__cause__
+        if cause is None or isinstance(cause, MachinableError):
+            return str(error)
+        # e.g. a component module that raises when imported: show where, below our one-line message
+        return f"{error}\n{_user_traceback(cause)}"
+    return _user_traceback(error)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_traceback(error: BaseException) -> str:
     frames = [
         f
         for f in traceback.extract_tb(error.__traceback__)
-        if "importlib" not in f.filename and f"{os.sep}machinable{os.sep}" not in f.filename
+        if "importlib" not in f.filename and not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)
     ]
     text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(error), error))
     return text.rstrip()

@@ -60,6 +60,7 @@ class Execution:
     started: float = 0.0
     finished: float | None = None
     interrupted: bool = False
+    folder: str = ""  # the execution's folder in storage: its id, or <id>-2 ... when the id was stored before
     location: Any = field(default=None, repr=False)
 
     @property
@@ -113,7 +114,8 @@ def _execution_info(execution: Execution, specs: list[TrialSpec], project: Proje
         "engine": execution.engine,
         "trial_count": len(specs),
         "trials": [s.uid for s in specs],
-        "node_ids": [s.node_id for s in specs],
+        # The whole plan, so that trials that never started can be resumed without re-collecting the project.
+        "plan": [s.trial_info(execution.id) for s in specs],
         "project": str(project.root),
         "host": platform.node(),
         "user": _user(),
@@ -156,13 +158,13 @@ def run_specs(
 
     context = RunContext(execution.id, execution.location, writer, list(fixtures), echo=echo, timeout=timeout)
     order = {s.uid: i for i, s in enumerate(specs)}
-    results: list[TrialResult] = list(execution.trials)
+    # Results are appended as they end and put in plan order once, at the end: sorting after every trial
+    # would make long executions quadratic.
     stream: Iterator[TrialResult] = engine.run(specs, context)
     try:
         for result in stream:
             _keep(result, execution, writer)
-            results.append(result)
-            execution.trials = sorted(results, key=lambda t: order.get(t.uid, -1))
+            execution.trials.append(result)
             pm.hook.machinable_trial_result(execution=execution, result=result)
             if stop is not None and stop(execution):
                 break
@@ -171,13 +173,13 @@ def run_specs(
         partial = getattr(exc, "result", None)
         if partial is not None:
             _keep(partial, execution, writer)
-            results.append(partial)
+            execution.trials.append(partial)
             pm.hook.machinable_trial_result(execution=execution, result=partial)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
             close()
-        execution.trials = sorted(results, key=lambda t: order.get(t.uid, -1))
+        execution.trials.sort(key=lambda t: order.get(t.uid, -1))
         execution.finished = time.time()
         writer.write_execution({"finished": execution.finished, "interrupted": execution.interrupted})
         pm.hook.machinable_execution_finish(execution=execution)
@@ -189,21 +191,21 @@ def _keep(result: TrialResult, execution: Execution, writer: ExecutionWriter) ->
     if result.files is not None:
         writer.import_trial(result.uid, result.files)
         result.files = None
-    result._stored = _StoredHandle(execution.location, execution.id, result.uid)
+    result._stored = _StoredHandle(execution.location, execution.folder, result.uid)
 
 
 class _StoredHandle:
     """Reads a result's stored objects lazily, on first access only."""
 
-    def __init__(self, location: StorageLocation, execution_id: str, uid: str) -> None:
-        self._args = (location, execution_id, uid)
+    def __init__(self, location: StorageLocation, folder: str, uid: str) -> None:
+        self._args = (location, folder, uid)
 
     @property
     def store(self) -> Any:
         from machinable.storage import Storage
 
-        location, execution_id, uid = self._args
-        return Storage(location).get(execution_id).trial(uid).store
+        location, folder, uid = self._args
+        return Storage(location).get(folder).trial(uid).store
 
 
 def start_execution(
@@ -227,7 +229,8 @@ def start_execution(
         started=time.time(),
         location=location,
     )
-    writer = ExecutionWriter(location, execution_id)
+    writer = ExecutionWriter.claim(location, execution_id)
+    execution.folder = writer.folder
     writer.write_execution(_execution_info(execution, specs, project))
     if location.code_backup:
         writer.backup_code(project.root)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable
+from typing import Any
 
 import pluggy
 
@@ -17,12 +19,31 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "local": "machinable.engines.local",
     "process": "machinable.engines.process",
     "ray": "machinable.engines.ray_engine",
+    # the command line (machinable/cli/): each feature of the command is a plugin, like pytest's
+    "select": "machinable.cli.select",
+    "terminal": "machinable.cli.terminal",
+    "junitxml": "machinable.cli.junitxml",
+    "cacheprovider": "machinable.cli.cacheprovider",
 }
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager that, like pytest's, also takes unmarked ``machinable_*`` functions as hook implementations
+
+    (so a project's ``machinable_conf.py`` may define ``def machinable_addoption(parser): ...`` without
+    ``@machinable.hookimpl``; the marker is needed only for options such as ``tryfirst``).
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("machinable_") and inspect.isroutine(getattr(plugin, name, None)):
+            return {}
+        return opts
 
 
 def create_plugin_manager(plugins: Iterable[str | object] = (), disabled: Iterable[str] = ()) -> pluggy.PluginManager:
     """A plugin manager with the built-ins, the installed entry points and ``plugins`` (modules or objects)."""
-    pm = pluggy.PluginManager("machinable")
+    pm = PluginManager("machinable")
     pm.add_hookspecs(hookspec)
     blocked = set(disabled)
     for name in blocked:

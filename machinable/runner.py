@@ -46,18 +46,24 @@ class TrialEnvironment:
     fixtures: FixtureManager = field(default_factory=FixtureManager)
     echo: bool = True  # show the trial's stdout/stderr and log on the console as well as storing them
     ship_files: bool = False  # return the trial's folder with the result (memory storage in another process)
+    targets: dict[tuple[str | None, str, str], Any] = field(default_factory=dict)  # imported components
 
 
-def load_target(spec: TrialSpec) -> Any:
-    """The component class or function of ``spec`` (imported modules are cached by Python itself)."""
+def load_target(spec: TrialSpec, cache: dict[tuple[str | None, str, str], Any] | None = None) -> Any:
+    """The component class or function of ``spec``; ``cache`` saves the import machinery per trial."""
     if spec.target is not None:
         return spec.target
+    key = (spec.project_root, spec.module, spec.attribute)
+    if cache is not None and key in cache:
+        return cache[key]
     if spec.project_root:
         target: Any = import_module(Path(spec.project_root), spec.module, f"component '{spec.component}'")
     else:
         target = importlib.import_module(spec.module)
     for part in spec.attribute.split("."):
         target = getattr(target, part)
+    if cache is not None:
+        cache[key] = target
     return target
 
 
@@ -294,7 +300,7 @@ def run_trial(spec: TrialSpec, env: TrialEnvironment) -> TrialResult:
     interrupted: BaseException | None = None
     try:
         with _captured(tw, env.echo), _deadline(spec.timeout):
-            target = load_target(spec)
+            target = load_target(spec, env.targets)
             if is_component_class(target):
                 _run_class(target, spec, flags, tw, record)
             else:

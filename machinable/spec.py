@@ -45,7 +45,34 @@ class TrialSpec:
             "repeat_number": self.repeat_number,
             "repeat_total": self.repeat_total,
             "flags": self.flags,
+            "keywords": list(self.keywords),
+            "timeout": self.timeout,
+            "resources": self.resources,
+            "mixins": [list(m) for m in self.mixins],
+            "project_root": self.project_root,
         }
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> TrialSpec:
+        """Rebuild a spec from what :meth:`trial_info` stored (resume and reproduce run stored plans)."""
+        return cls(
+            node_id=info["node_id"],
+            component=info["component"],
+            module=info["module"],
+            attribute=info["attribute"],
+            project_root=info.get("project_root"),
+            config=info["config"],
+            versions=tuple(info.get("versions", ())),
+            seed=info["seed"],
+            uid=info["uid"],
+            repeat_number=info.get("repeat_number", 0),
+            repeat_total=info.get("repeat_total", 1),
+            flags=dict(info.get("flags", {})),
+            keywords=tuple(info.get("keywords", ())),
+            timeout=info.get("timeout"),
+            resources=dict(info.get("resources") or {}),
+            mixins=tuple(tuple(m) for m in info.get("mixins", ())),
+        )
 
 
 @dataclass

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures_s3"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_imports(monkeypatch, tmp_path_factory):

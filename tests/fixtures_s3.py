@@ -52,10 +52,19 @@ def s3_server() -> Iterator[S3Server]:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            region_name=REGION,
         )
         client.create_bucket(Bucket=BUCKET)
-        options = {"endpoint_url": endpoint, "key": KEY, "secret": SECRET, "client_kwargs": {"region_name": REGION}}
+        options = {
+            "endpoint_url": endpoint,
+            "key": KEY,
+            "secret": SECRET,
+            "client_kwargs": {"region_name": REGION},
+        }
         yield S3Server(endpoint, BUCKET, options)
     finally:
         server.stop()

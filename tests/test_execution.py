@@ -220,3 +220,16 @@ def test_bad_task_arguments_are_clear_errors():
         ml.Task().component(3)
     with pytest.raises(UsageError, match="execute\\(\\) takes an ml.Task"):
         ml.execute(3)
+
+
+def test_running_the_same_seed_again_into_the_same_storage_keeps_both_executions(project, tmp_path):
+    results = str(tmp_path / "results")
+    first = run(project, "optimization", seed=42, storage=results)
+    second = run(project, "optimization", seed=42, storage=results)
+    assert first.id == second.id == "8gWVkz"
+    assert (first.folder, second.folder) == ("8gWVkz", "8gWVkz-2")
+    storage = ml.Storage(results)
+    assert storage.get("8gWVkz").folder == "8gWVkz-2"
+    assert storage.get("8gWVkz-2").id == "8gWVkz"
+    assert len(storage.executions()) == 2
+    assert storage.get("8gWVkz").trials[0].records == second.trials[0].records

@@ -155,3 +155,24 @@ def test_the_zip_extracts_to_a_runnable_copy(tmp_path):
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         archive.extractall(tmp_path / "copy")
     assert (tmp_path / "copy" / "tasks" / "example.py").read_text() == "y = 2\n"
+
+
+@pytest.mark.parametrize("use_git", [False, pytest.param(True, marks=needs_git)])
+def test_results_kept_inside_the_project_are_not_archived(tmp_path, use_git):
+    root = _project(tmp_path / "p")
+    if use_git:
+        _git(root, "init", "-q")
+    location = open_storage(str(root / "results"))
+    first = ExecutionWriter(location, "3K45al")
+    first.write_execution({"started": 1.0})
+    second = ExecutionWriter(location, "OY1p1o")
+    second.write_execution({"started": 2.0})
+    assert second.backup_code(root) == EXPECTED
+
+
+def test_results_written_straight_into_the_project_folder_are_not_archived(tmp_path):
+    root = _project(tmp_path / "p")
+    ExecutionWriter(open_storage(str(root)), "3K45al").write_execution({"started": 1.0})
+    second = ExecutionWriter(open_storage(str(root)), "OY1p1o")
+    second.write_execution({"started": 2.0})
+    assert second.backup_code(root) == EXPECTED

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from machinable.storage import ExecutionWriter, Storage, get_heartbeat_interval, open_storage, set_heartbeat_interval
+from machinable.storage import (
+    ExecutionWriter,
+    Storage,
+    get_heartbeat_interval,
+    open_storage,
+    set_heartbeat_interval,
+)
 from machinable.storage.heartbeat import DEFAULT_INTERVAL, HEARTBEAT
 
 

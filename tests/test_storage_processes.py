@@ -45,7 +45,9 @@ ew.write_execution({{"finished": time.time()}})
 
 
 def _script(root, execution_id, trials, rows, payload=10):
-    code = WRITER.format(repo=REPO, root=str(root), execution_id=execution_id, trials=trials, rows=rows, payload=payload)
+    code = WRITER.format(
+        repo=REPO, root=str(root), execution_id=execution_id, trials=trials, rows=rows, payload=payload
+    )
     return [sys.executable, "-c", textwrap.dedent(code)]
 
 

@@ -21,7 +21,9 @@ from machinable.storage.reader import parse_jsonl
 
 def _write(location, execution_id="3K45al", started=1.0, trials=("a", "b"), **info):
     ew = ExecutionWriter(location, execution_id)
-    ew.write_execution({"id": execution_id, "started": started, "name": "demo", "trials": list(trials), **info})
+    ew.write_execution(
+        {"id": execution_id, "started": started, "name": "demo", "trials": list(trials), **info}
+    )
     for n, uid in enumerate(trials):
         tw = ew.trial(uid)
         tw.write_trial(
@@ -68,7 +70,12 @@ def test_an_empty_or_missing_storage_has_no_executions(tmp_path):
 def test_get_returns_the_execution_with_its_fields(local):
     _write(local, "OY1p1o", started=5.0)
     execution = Storage(local.url).get("OY1p1o")
-    assert (execution.id, execution.seed, execution.name, execution.started) == ("OY1p1o", 22490017876, "demo", 5.0)
+    assert (execution.id, execution.seed, execution.name, execution.started) == (
+        "OY1p1o",
+        22490017876,
+        "demo",
+        5.0,
+    )
     assert execution.info["trials"] == ["a", "b"]
 
 
@@ -200,7 +207,7 @@ def test_a_damaged_json_file_is_a_storage_error(local, tmp_path):
     _write(local)
     Path(tmp_path / "results" / "3K45al" / "a" / "trial.json").write_text("{")
     with pytest.raises(StorageError, match="not valid JSON"):
-        Storage(local).get("3K45al").trial("a").info
+        _ = Storage(local).get("3K45al").trial("a").info
 
 
 def test_code_zip_names(local, tmp_path):

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from machinable.storage import ExecutionWriter, Record, Storage, open_storage
-from tests.fixtures_s3 import s3_env, s3_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
+
 
 
 def _write_execution(location, execution_id="3K45al", started=1.0):
@@ -81,4 +81,6 @@ def test_to_target_reopens_the_same_s3_prefix(s3_server):
 
 def test_s3_url_printing_keeps_credentials_out(s3_server):
     location = open_storage(s3_server.target())
-    assert s3_server.options["secret"] not in location.url and s3_server.options["secret"] not in repr(location)
+    assert s3_server.options["secret"] not in location.url and s3_server.options["secret"] not in repr(
+        location
+    )

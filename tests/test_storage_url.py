@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from machinable.errors import StorageError
-from machinable.storage import ExecutionWriter, Storage, StorageLocation, open_storage
+from machinable.storage import ExecutionWriter, Storage, open_storage
 
 
 def test_default_is_a_fresh_memory_folder_per_call():
@@ -21,7 +21,11 @@ def test_default_is_a_fresh_memory_folder_per_call():
 
 def test_memory_without_a_name_is_fresh_and_with_a_name_is_shared():
     assert open_storage("memory://").root != open_storage("memory://").root
-    assert open_storage("memory://shared-name").root == open_storage("memory://shared-name").root == "/shared-name"
+    assert (
+        open_storage("memory://shared-name").root
+        == open_storage("memory://shared-name").root
+        == "/shared-name"
+    )
 
 
 def test_two_executions_on_default_storage_never_see_each_other():
@@ -105,7 +109,11 @@ def test_to_target_reopens_the_same_root_in_another_process(target, tmp_path):
     location = open_storage(str(tmp_path) if target == "local" else target)
     copy = pickle.loads(pickle.dumps(location.to_target()))
     again = open_storage(copy)
-    assert (again.protocol, again.root, again.code_backup) == (location.protocol, location.root, location.code_backup)
+    assert (again.protocol, again.root, again.code_backup) == (
+        location.protocol,
+        location.root,
+        location.code_backup,
+    )
 
 
 def test_storage_location_pickles_without_its_filesystem():

@@ -87,7 +87,10 @@ def test_status_merges_fields(local):
 def test_trial_json_holds_plain_json_of_configs(local):
     tw = _trial(local)
     tw.write_trial({"config": {"lr": np.float32(0.5), "path": Path("/data")}, "seed": np.int64(3)})
-    assert json.loads(Path(tw.path, "trial.json").read_text()) == {"config": {"lr": 0.5, "path": "/data"}, "seed": 3}
+    assert json.loads(Path(tw.path, "trial.json").read_text()) == {
+        "config": {"lr": 0.5, "path": "/data"},
+        "seed": 3,
+    }
 
 
 def test_json_writes_leave_no_temp_files(local):
@@ -328,4 +331,11 @@ def test_any_fsspec_filesystem_works_through_the_generic_path(tmp_path):
     trial = Storage("machinabletest://bucket/results").get("3K45al").trials[0]
     assert (trial.node_id, trial.status, trial.records, trial.output) == ("n", "passed", [{"a": 1}], "out\n")
     assert dict(trial.store) == {"x.json": 1, "k": 2}
-    assert sorted(tw.export()) == ["output.log", "records/default.jsonl", "status.json", "store.json", "store/x.json", "trial.json"]
+    assert sorted(tw.export()) == [
+        "output.log",
+        "records/default.jsonl",
+        "status.json",
+        "store.json",
+        "store/x.json",
+        "trial.json",
+    ]

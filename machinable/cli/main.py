@@ -195,7 +195,6 @@ def _subcommand_parser(pm: pluggy.PluginManager) -> tuple[argparse.ArgumentParse
 
 def _main(args: list[str]) -> int:
     from machinable.cli.session import run_session
-    from machinable.fixtures import project_conf
     from machinable.plugins import create_plugin_manager
 
     early = _preparse(args)
@@ -203,7 +202,7 @@ def _main(args: list[str]) -> int:
     pm = create_plugin_manager(plugins=enabled, disabled=disabled)
     root, root_error = _find_root(early.project)
     if root is not None and "machinable_conf" not in disabled:
-        conf = project_conf(root)
+        conf = _import_conf(root)
         if conf is not None and not pm.is_registered(conf):
             pm.register(conf, name="machinable_conf")
 
@@ -223,6 +222,18 @@ def _main(args: list[str]) -> int:
         raise root_error
     config = Config(option, pm, root, args)
     return _configured(config, lambda: run_session(config))
+
+
+def _import_conf(root: Path) -> Any:
+    """The project's machinable_conf.py (fixtures and hooks), imported under the collection guard."""
+    from machinable.collect import GUARD_HINT, ExecuteWhileCollecting, collecting
+    from machinable.fixtures import CONF_MODULE, project_conf
+
+    try:
+        with collecting(f"{CONF_MODULE}.py"):
+            return project_conf(root)
+    except ExecuteWhileCollecting as exc:
+        raise UsageError(f"{exc}: {GUARD_HINT}") from None
 
 
 def _configured(config: Config, body: Any) -> int:
@@ -249,6 +260,10 @@ def main(args: list[str] | None = None) -> int:
         _flush()
         print("\n!!! interrupted !!!", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # `machinable | head`: the reader went away; stop writing, do not report a crash.
+        _silence_stdout()
+        return ExitCode.INTERRUPTED
     except Exception:
         _flush()
         print("INTERNAL ERROR: machinable crashed; please report this with the traceback below.", file=sys.stderr)
@@ -263,13 +278,20 @@ def _flush() -> None:
         pass
 
 
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; a closed pipe would make that flush print a second error.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def console_main() -> None:
     """The ``machinable`` console script."""
     code = main()
     try:
         sys.stdout.flush()
-    except BrokenPipeError:  # `machinable --co -q | head`: the reader went away, which is not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        code = code or 1
+    except BrokenPipeError:
+        _silence_stdout()
     sys.exit(code)

@@ -161,7 +161,7 @@ def run_session(config: Config) -> int:
         elif config.option.collect_only:
             status = ExitCode.OK if session.items else ExitCode.NO_TRIALS_COLLECTED
         elif not session.items:
-            status = ExitCode.NO_TRIALS_COLLECTED
+            status = ExitCode.TESTS_FAILED if session.errors else ExitCode.NO_TRIALS_COLLECTED
         else:
             session.run()
             status = session.exitstatus()

@@ -17,9 +17,10 @@ import shutil
 import sys
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from machinable import __version__, ids
+from machinable.cli.options import getgroup
 from machinable.hookspec import hookimpl
 
 if TYPE_CHECKING:
@@ -194,7 +195,9 @@ class TerminalReporter:
         if self.quiet:
             for item in session.items:
                 self.tw.line(item.node_id)
+            self.tw.line()
             return
+        self.tw.line()
         self.tw.line(f"<Project {session.config.root}>")
         group = None
         for item in session.items:
@@ -251,13 +254,15 @@ class TerminalReporter:
             self.tw.write(status.upper(), **colour)
             self._write_progress(colour)
             return
-        if group != self.current_group or self.tw.width_of_current_line > self.tw.fullwidth - 9:
+        # -q: one run of letters for everything; else a line per component or task file.
+        new_group = group != self.current_group and not (self.quiet and self.current_group is not None)
+        if new_group or self.tw.width_of_current_line > self.tw.fullwidth - 9:
             self._end_progress_line()
             self.current_group = group
             if not self.quiet:
                 self.tw.write(f"{group} ")
         self.tw.write(LETTERS.get(status, "?"), flush=True, **colour)
-        if self.remaining[group] <= 0 or self.done >= self.total:
+        if self.done >= self.total or (self.remaining[group] <= 0 and not self.quiet):
             self._end_progress_line()
 
     def _write_progress(self, colour: dict[str, bool]) -> None:
@@ -315,7 +320,8 @@ class TerminalReporter:
             self.tw.sep("_", result.node_id, red=True, bold=True)
             self.tw.line(f"seed {result.seed}, trial {result.uid}, status {result.status}")
             if result.error:
-                self.tw.line(result.error.rstrip())
+                text = result.error if self.verbosity > 1 else trim_traceback(result.error)
+                self.tw.line(text.rstrip())
             output, log = captured(session.execution, result)
             for title, text in (("Captured output", output), ("Captured log", log)):
                 if text.strip():
@@ -376,6 +382,27 @@ class TerminalReporter:
             self.tw.sep("=", text, **marks)
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def trim_traceback(text: str) -> str:
+    """Drop the frames of machinable's own code from a trial's traceback: the user's frames tell the story.
+
+    ``-vv`` shows the traceback whole.
+    """
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith('  File "'):
+            path = line[len('  File "') :].split('"', 1)[0]
+            skipping = os.path.abspath(path).startswith(_PACKAGE_DIR + os.sep)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
 def captured(execution: Execution, result: TrialResult) -> tuple[str, str]:
     """The stored output and log of a trial; ('', '') when storage cannot be read (the report goes on)."""
     if result.output:
@@ -394,7 +421,7 @@ def captured(execution: Execution, result: TrialResult) -> tuple[str, str]:
 
 @hookimpl
 def machinable_addoption(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("reporting")
+    group = getgroup(parser, "reporting")
     group.add_argument("-v", "--verbose", action="count", default=0, help="a line per trial; -vv: more details")
     group.add_argument("-q", "--quiet", action="count", default=0, help="less output: no header, no tree")
     group.add_argument(

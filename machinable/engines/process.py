@@ -50,8 +50,10 @@ from machinable.hookspec import hookimpl
 from machinable.spec import TrialResult, TrialSpec
 
 _OWN_FRAME = os.path.join("machinable", "engines", "worker.py")  # where a worker's own frames begin
-INTERRUPT_GRACE = 2.0  # seconds running trials get to record their interruption before their workers are killed
-STOP_GRACE = 5.0  # seconds idle workers get to tear their session fixtures down at the end
+# seconds running trials get to record their interruption before their workers are killed
+INTERRUPT_GRACE = 2.0
+# seconds idle workers get to tear their session fixtures down at the end
+STOP_GRACE = 5.0
 
 
 class ProcessEngine(Engine):
@@ -236,7 +238,9 @@ class _Pool:
                     pass
         for slot in running:
             if slot.spec is not None:
-                lost_result(slot.spec, self.context, "interrupted", "the execution was interrupted", slot.started)
+                lost_result(
+                    slot.spec, self.context, "interrupted", "the execution was interrupted", slot.started
+                )
         until = time.time() + STOP_GRACE
         for slot in slots:
             slot.process.join(max(0.0, until - time.time()) if not slot.busy else 0.1)
@@ -305,6 +309,10 @@ def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContex
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
     signal.signal(signal.SIGTERM, _interrupt)
     crash_log = open(crash_file, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    faulthandler.disable()
+    for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL"):  # no inherited crash handlers (Ray's)
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     faulthandler.enable(crash_log, all_threads=False)
     try:
         while True:

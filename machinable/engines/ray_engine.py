@@ -40,7 +40,15 @@ from machinable.spec import TrialResult, TrialSpec
 
 INTERRUPT_GRACE = 2.0
 # ray.remote / .options() arguments a trial's ``resources`` may set; any other key is a custom resource.
-TASK_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "accelerator_type", "scheduling_strategy", "runtime_env")
+TASK_OPTIONS = (
+    "num_cpus",
+    "num_gpus",
+    "memory",
+    "resources",
+    "accelerator_type",
+    "scheduling_strategy",
+    "runtime_env",
+)
 # What the raylet tells the driver when a worker dies; we report such trials as crashed ourselves.
 _DEATH_NOTICE = "A worker died or was killed while executing a task"
 
@@ -64,14 +72,19 @@ class RayEngine(Engine):
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise UsageError(f"engine 'ray': workers must be a positive number, not {workers!r}")
         for key, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
                 raise UsageError(f"engine 'ray': {key} must be a non-negative number, not {value!r}")
         if address is not None and not isinstance(address, str):
-            raise UsageError(f"engine 'ray': address must be a string ('auto', 'ray://host:10001'), not {address!r}")
+            raise UsageError(
+                f"engine 'ray': address must be a string ('auto', 'ray://host:10001'), not {address!r}"
+            )
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
-        self.workers = workers  # most trials in flight at once (default: as many as the cluster's resources fit)
+        # most trials in flight at once (default: as many as the cluster's free resources fit)
+        self.workers = workers
         self.runtime_env = dict(runtime_env) if runtime_env else None
         self.log_to_driver = log_to_driver
         self.kill_grace = float(kill_grace)
@@ -94,15 +107,22 @@ class RayEngine(Engine):
         )
         remote = _remote(ray)
         options = [task_options(s) for s in specs]
-        for spec, opts in zip(specs, options):
+        for spec, opts in zip(specs, options, strict=True):
             try:
                 remote.options(**opts)
             except (TypeError, ValueError) as exc:
-                raise UsageError(f"trial {spec.node_id}: resources {spec.resources!r} are not valid for Ray: {exc}")
+                raise UsageError(
+                    f"trial {spec.node_id}: resources {spec.resources!r} are not valid for Ray: {exc}"
+                ) from None
         return self._run(ray, remote, specs, options, context)
 
     def _run(
-        self, ray: Any, remote: Any, specs: list[TrialSpec], options: list[dict[str, Any]], context: RunContext
+        self,
+        ray: Any,
+        remote: Any,
+        specs: list[TrialSpec],
+        options: list[dict[str, Any]],
+        context: RunContext,
     ) -> Iterator[TrialResult]:
         worker_context = WorkerContext.of(context)
         totals = _totals(ray)
@@ -125,7 +145,9 @@ class RayEngine(Engine):
                         break
                     pending.popleft()
                     spec = specs[i]
-                    ref = remote.options(name=f"machinable {spec.node_id}", **options[i]).remote(spec, worker_context)
+                    ref = remote.options(name=f"machinable {spec.node_id}", **options[i]).remote(
+                        spec, worker_context
+                    )
                     started = time.time()
                     deadline = started + spec.timeout + self.kill_grace if spec.timeout else None
                     flights[ref] = _Flight(spec, need, started, deadline)
@@ -195,7 +217,11 @@ def connect(
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    options: dict[str, Any] = {"address": address, "logging_level": logging.ERROR, "log_to_driver": log_to_driver}
+    options: dict[str, Any] = {
+        "address": address,
+        "logging_level": logging.ERROR,
+        "log_to_driver": log_to_driver,
+    }
     if address == "local":
         options.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False)
         runtime_env = _importable_here(runtime_env)

@@ -84,9 +84,6 @@ def environment(context: WorkerContext) -> TrialEnvironment:
 
 
 def _forget_project_modules() -> None:
-    from machinable import runner
-
-    runner._targets.clear()
     roots = tuple(os.path.join(os.path.abspath(root), "") for root in _roots)
     _roots.clear()
     if not roots:

@@ -51,6 +51,16 @@ class Backend:
     def makedirs(self, path: str) -> None:
         """Make sure ``path`` can hold files (a no-op where directories are implied)."""
 
+    def claim(self, path: str, marker: str) -> bool:
+        """Take the folder ``path`` for a new execution; False when another execution has it.
+
+        ``marker`` is the file that shows a folder is taken where folders are only implied (object stores).
+        """
+        if self.isdir(path) or self.isfile(f"{path}/{marker}"):
+            return False
+        self.makedirs(path)
+        return True
+
     def listdir(self, path: str) -> list[tuple[str, bool]]:
         """(name, is_directory) of the entries of ``path``; FileNotFoundError when it does not exist."""
         raise NotImplementedError
@@ -80,9 +90,17 @@ class LocalBackend(Backend):
     def write_bytes(self, path: str, data: bytes, *, atomic: bool = False) -> None:
         if atomic:
             tmp = _tmp_name(path)
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                # A full disk or a Ctrl-C must not leave temp files behind.
+                try:
+                    os.remove(tmp)
+                except OSError:
+                    pass
+                raise
         else:
             with open(path, "wb") as f:
                 f.write(data)
@@ -108,6 +126,15 @@ class LocalBackend(Backend):
             pass
         except FileNotFoundError:
             os.makedirs(path, exist_ok=True)
+
+    def claim(self, path: str, marker: str) -> bool:
+        # mkdir is atomic: of two processes taking the same folder at once, exactly one succeeds.
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            return False
+        return True
 
     def listdir(self, path: str) -> list[tuple[str, bool]]:
         with os.scandir(path) as entries:

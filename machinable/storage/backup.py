@@ -15,21 +15,32 @@ from typing import Any
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 
 
-def project_files(root: str | os.PathLike[str]) -> list[str]:
-    """Relative, '/'-separated paths of the files under ``root`` that belong in a backup."""
+def project_files(root: str | os.PathLike[str], *, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Relative, '/'-separated paths of the files under ``root`` that belong in a backup.
+
+    ``exclude``: relative folders left out (the storage folder when results are kept inside the project).
+    """
     root = os.fspath(root)
-    files = _git_files(root)
+    folders = tuple(p.strip("/") for p in exclude if p.strip("/"))
+    files = _git_files(root, folders)
     if files is None:
-        files = _gitignore_files(root)
-    return sorted(f for f in files if ".git" not in f.split("/") and os.path.isfile(os.path.join(root, f)))
+        files = _gitignore_files(root, folders)
+    prefixes = tuple(p + "/" for p in folders)
+    return sorted(
+        f
+        for f in files
+        if ".git" not in f.split("/") and not f.startswith(prefixes) and os.path.isfile(os.path.join(root, f))
+    )
 
 
-def _git_files(root: str) -> list[str] | None:
+def _git_files(root: str, exclude: tuple[str, ...] = ()) -> list[str] | None:
     import subprocess
 
+    # Excluded folders (results kept in the project) are pruned by git itself: they may hold many files.
+    pathspecs = ["--", ".", *(f":(exclude){folder}" for folder in exclude)] if exclude else []
     try:
         done = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", *pathspecs],
             cwd=root,
             capture_output=True,
             timeout=120,
@@ -75,10 +86,11 @@ def git_revision(root: str | os.PathLike[str]) -> dict[str, Any]:
     return {"commit": commit, "branch": branch, "dirty": dirty}
 
 
-def _gitignore_files(root: str) -> list[str]:
+def _gitignore_files(root: str, exclude: tuple[str, ...] = ()) -> list[str]:
     from pathspec import GitIgnoreSpec
 
     out: list[str] = []
+    skip = set(exclude)
 
     def ignored(specs: list[tuple[str, Any]], rel: str, is_dir: bool) -> bool:
         # The deepest .gitignore with a matching pattern decides, as in git.
@@ -105,6 +117,8 @@ def _gitignore_files(root: str) -> list[str]:
             if entry.name == ".git":
                 continue
             rel = posixpath.join(rel_dir, entry.name) if rel_dir else entry.name
+            if rel in skip:
+                continue
             is_dir = entry.is_dir(follow_symlinks=False)
             if ignored(specs, rel, is_dir):
                 continue  # git never looks inside an ignored folder, so negations below it do not count
@@ -118,7 +132,10 @@ def _gitignore_files(root: str) -> list[str]:
 
 
 def build_zip(
-    root: str | os.PathLike[str], *, max_file_size: int | None = DEFAULT_MAX_FILE_SIZE
+    root: str | os.PathLike[str],
+    *,
+    max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+    exclude: tuple[str, ...] = (),
 ) -> tuple[bytes, list[str]]:
     """The zip archive's bytes and the relative paths archived."""
     import io
@@ -130,7 +147,7 @@ def build_zip(
     archived: list[str] = []
     skipped: list[str] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for rel in project_files(root):
+        for rel in project_files(root, exclude=exclude):
             path = os.path.join(root, rel)
             try:
                 size = os.path.getsize(path)

@@ -15,7 +15,6 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 _encode = json.JSONEncoder(ensure_ascii=False, default=lambda o: to_jsonable(o)).encode
-_encode_pretty = json.JSONEncoder(ensure_ascii=False, indent=1, default=lambda o: to_jsonable(o)).encode
 
 
 def to_jsonable(value: Any) -> Any:
@@ -67,12 +66,21 @@ def _string_keys(value: Any) -> Any:
 
 
 def dumps(value: Any, *, pretty: bool = False) -> str:
-    """One JSON document (a single line unless ``pretty``); never fails on unusual values."""
-    encode = _encode_pretty if pretty else _encode
+    """One JSON document on a single line, never failing on unusual values.
+
+    ``pretty`` puts each top-level key on its own line: readable, and still the fast C encoder (json's own
+    ``indent`` switches to a pure-Python encoder that needs 0.2 s for an execution.json of 3,000 trials).
+    """
     try:
-        return encode(value)
+        return _dumps(value, pretty)
     except TypeError:
-        return encode(_string_keys(value))
+        return _dumps(_string_keys(value), pretty)
+
+
+def _dumps(value: Any, pretty: bool) -> str:
+    if pretty and isinstance(value, Mapping) and value:
+        return "{\n" + ",\n".join(f" {_encode(str(k))}: {_encode(v)}" for k, v in value.items()) + "\n}\n"
+    return _encode(value)
 
 
 def dumpb(value: Any, *, pretty: bool = False) -> bytes:

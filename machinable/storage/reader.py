@@ -217,13 +217,18 @@ class StoredTrial:
 class StoredExecution:
     """One stored execution: its ``execution.json``, code backup and trials."""
 
-    def __init__(self, storage: Storage, execution_id: str, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, storage: Storage, folder: str, info: dict[str, Any] | None = None) -> None:
         self.storage = storage
-        self.id = execution_id
+        self.folder = folder
         self._io = storage._io
-        self.path = self._io.join(storage.location.root, execution_id)
+        self.path = self._io.join(storage.location.root, folder)
         if info is not None:
             self.info = info
+
+    @property
+    def id(self) -> str:
+        """The execution id; the folder is ``<id>-2`` ... when the same id was stored before."""
+        return self.info.get("id") or self.folder
 
     @cached_property
     def info(self) -> dict[str, Any]:
@@ -270,6 +275,13 @@ class StoredExecution:
 
     def trial(self, key: str) -> StoredTrial:
         """The trial with this uid or node id."""
+        if "trials" not in self.__dict__ and isinstance(key, str) and key and "/" not in key:
+            # A uid is a folder name: no listing needed (results look their trial up one by one).
+            folder = self._io.join(self.path, key)
+            if self._io.isfile(self._io.join(folder, TRIAL_JSON)) or self._io.isfile(
+                self._io.join(folder, STATUS_JSON)
+            ):
+                return StoredTrial(self, key)
         for trial in self.trials:
             if trial.uid == key:
                 return trial
@@ -364,16 +376,28 @@ class Storage:
         return found
 
     def get(self, execution_id: str) -> StoredExecution:
-        """The execution with this id; StorageError naming a few existing ids when there is none."""
+        """The execution with this id (the latest, if the same id was stored again: folders ``<id>-2`` ...) or
+        with this folder name; StorageError naming a few existing ids when there is none."""
         if isinstance(execution_id, str) and execution_id and "/" not in execution_id:
             self._io.refresh()
-            path = self._io.join(self.location.root, execution_id)
-            info = _read_json(self._io, self._io.join(path, EXECUTION_JSON))
-            if info or self._io.isdir(path):
-                return StoredExecution(self, execution_id, info)
+            folder = self._latest_folder(execution_id)
+            path = self._io.join(self.location.root, folder)
+            # execution.json is read when first needed: it lists every trial and may be large.
+            if self._io.isfile(self._io.join(path, EXECUTION_JSON)) or self._io.isdir(path):
+                return StoredExecution(self, folder)
         known = [e.id for e in self.executions()[:5]]
         hint = f"; recent executions: {', '.join(known)}" if known else "; it holds no executions"
         raise StorageError(f"no execution '{execution_id}' in storage {self.url}{hint}")
+
+    def _latest_folder(self, execution_id: str) -> str:
+        if "-" in execution_id or not self._io.isdir(self._io.join(self.location.root, f"{execution_id}-2")):
+            return execution_id
+        reruns = [
+            int(suffix)
+            for name in self.execution_ids()
+            if name.startswith(f"{execution_id}-") and (suffix := name[len(execution_id) + 1 :]).isdigit()
+        ]
+        return f"{execution_id}-{max(reruns)}"
 
     def __iter__(self) -> Iterator[StoredExecution]:
         return iter(self.executions())

@@ -12,6 +12,7 @@ and nothing is checked for existence on the hot path: per-trial overhead is what
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -53,13 +54,27 @@ def check_segment(name: Any, what: str) -> str:
 class ExecutionWriter:
     """Writes one execution's folder: ``execution.json``, ``code.zip`` and one folder per trial."""
 
-    def __init__(self, location: StorageLocation, execution_id: str) -> None:
+    def __init__(self, location: StorageLocation, execution_id: str, folder: str | None = None) -> None:
         self.location = location
         self.execution_id = check_segment(execution_id, "execution id")
+        self.folder = check_segment(folder or execution_id, "execution folder")
         self._io = location.backend()
-        self.path = self._io.join(location.root, execution_id)
+        self.path = self._io.join(location.root, self.folder)
         self._ready = False
         self._info: dict[str, Any] | None = None
+
+    @classmethod
+    def claim(cls, location: StorageLocation, execution_id: str) -> ExecutionWriter:
+        """A writer for a new folder of ``execution_id``: ``<id>``, or ``<id>-2``, ``<id>-3`` ... when the same
+        execution id (the same seed) was stored before, so that re-runs never mix with earlier results."""
+        io = location.backend()
+        for n in itertools.count(1):
+            folder = execution_id if n == 1 else f"{execution_id}-{n}"
+            if io.claim(io.join(location.root, folder), EXECUTION_JSON):
+                writer = cls(location, execution_id, folder)
+                writer._ready = True
+                return writer
+        raise AssertionError("unreachable")  # itertools.count never ends
 
     def _prepare(self) -> None:
         if not self._ready:
@@ -100,10 +115,29 @@ class ExecutionWriter:
         """Write ``code.zip`` of the project; returns the archived relative paths, None when backups are off."""
         if not self.location.code_backup or project_root is None:
             return None
-        data, names = build_zip(project_root, max_file_size=max_file_size)
+        data, names = build_zip(project_root, max_file_size=max_file_size, exclude=self._inside(project_root))
         self._prepare()
         self._io.write_bytes(self._io.join(self.path, CODE_ZIP), data, atomic=True)
         return names
+
+    def _inside(self, project_root: str | os.PathLike[str]) -> tuple[str, ...]:
+        # Results kept inside the project ('./results') must not be archived with every later execution.
+        if not self.location.is_local:
+            return ()
+        project = os.path.realpath(project_root)
+        storage = os.path.realpath(self.location.root)
+        if storage == project:
+            # Results written straight into the project: leave out every execution folder.
+            with os.scandir(project) as entries:
+                found = [
+                    e.name
+                    for e in entries
+                    if e.is_dir() and os.path.isfile(os.path.join(e.path, EXECUTION_JSON))
+                ]
+            return (self.folder, *found)
+        if storage.startswith(project.rstrip(os.sep) + os.sep):
+            return (os.path.relpath(storage, project).replace(os.sep, "/"),)
+        return ()
 
     def trial(self, uid: str) -> TrialWriter:
         return TrialWriter(self, uid)
@@ -115,7 +149,7 @@ class ExecutionWriter:
         return writer
 
     def __repr__(self) -> str:
-        return f"ExecutionWriter({self.location.url!r}, {self.execution_id!r})"
+        return f"ExecutionWriter({self.location.url!r}, {self.folder!r})"
 
 
 @final
