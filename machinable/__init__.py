@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # system from later rebinding ``machinable.component`` to the submodule.
 from machinable.component import Component, component  # noqa: E402
 from machinable.parametrize import parametrize  # noqa: E402  (same reason: a submodule of that name)
+from machinable.reproduce import reproduce  # noqa: E402  (same reason; the module imports little at its top)
 
 _API = {
     "Task": "machinable.task",
@@ -47,6 +48,7 @@ __all__ = [
     "fixture",
     "hookimpl",
     "parametrize",
+    "reproduce",
 ]
 
 

@@ -120,7 +120,9 @@ class ProjectFiles:
 
 def _is_task_file(rel: str) -> bool:
     parent, _, name = rel.rpartition("/")
-    return name != "__init__.py" and (fnmatch.fnmatch(name, TASK_PATTERN) or parent.split("/")[-1] == TASK_DIR)
+    return name != "__init__.py" and (
+        fnmatch.fnmatch(name, TASK_PATTERN) or parent.split("/")[-1] == TASK_DIR
+    )
 
 
 def _is_component_module(rel: str, declared: Iterable[str]) -> bool:
@@ -137,7 +139,9 @@ def find_files(root: Path, declared: Iterable[str] = ()) -> ProjectFiles:
     patterns = [_as_pattern(d) for d in declared]
     components, tasks = [], []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and not d.endswith(".egg"))
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and not d.endswith(".egg")
+        )
         rel_folder = os.path.relpath(folder, root).replace(os.sep, "/")
         for name in sorted(files):
             if not name.endswith(".py") or name == f"{CONF_MODULE}.py" and rel_folder == ".":
@@ -185,7 +189,9 @@ def declared_modules(project: Project) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CollectionError("machinable.yaml: 'collect' must be a list of module globs or dotted module names")
+        raise CollectionError(
+            "machinable.yaml: 'collect' must be a list of module globs or dotted module names"
+        )
     return value
 
 
@@ -259,7 +265,9 @@ def _user_traceback(error: BaseException) -> str:
         for f in traceback.extract_tb(error.__traceback__)
         if "importlib" not in f.filename and not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)
     ]
-    text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(error), error))
+    text = "".join(traceback.format_list(frames)) + "".join(
+        traceback.format_exception_only(type(error), error)
+    )
     return text.rstrip()
 
 
@@ -348,7 +356,8 @@ class _Collector:
             if inside is not None and not _module_inside(self.root, getattr(entry, "module", ""), inside):
                 continue
             try:
-                target = entry.load()
+                with collecting(f"the module of component '{name}'"):
+                    target = entry.load()
             except (Exception, ExecuteWhileCollecting) as exc:
                 self.error(name, exc)
                 continue
@@ -375,7 +384,9 @@ class _Collector:
                 name = component_name(target)
                 if name in self.project.components:
                     other = getattr(self.project.components[name], "module", "?")
-                    self.error(rel, CollectionError(f"component '{name}' in {rel} is already defined in {other}"))
+                    self.error(
+                        rel, CollectionError(f"component '{name}' in {rel} is already defined in {other}")
+                    )
                     continue
                 try:
                     self.project.register(name, target, config=getattr(target, "__machinable_config__", None))
@@ -455,7 +466,9 @@ def collect(
                 modules = [m for m in modules if _within(m, inside)]
                 task_files = [t for t in task_files if _within(t, inside)]
                 # A module named explicitly is searched for components even if no pattern matches it.
-                modules += [p for p in inside if p.suffix == ".py" and p.is_file() and p not in modules + task_files]
+                modules += [
+                    p for p in inside if p.suffix == ".py" and p.is_file() and p not in modules + task_files
+                ]
             names = collector.yaml_components(inside)
             names += collector.discovered_components(modules)
             collector.plan_components(names)

@@ -95,7 +95,9 @@ def _make_ids(name: str, values: Sequence[Any], ids: Any) -> tuple[str, ...]:
     if ids is None:
         return tuple(generated)
     if callable(ids):
-        return tuple(g if (made := ids(v)) is None else str(made) for g, v in zip(generated, values, strict=True))
+        return tuple(
+            g if (made := ids(v)) is None else str(made) for g, v in zip(generated, values, strict=True)
+        )
     if isinstance(ids, str) or not isinstance(ids, Sequence):
         raise UsageError(f"parametrize('{name}'): ids must be a list of strings or a function, not {ids!r}")
     if len(ids) != len(values):
@@ -103,7 +105,9 @@ def _make_ids(name: str, values: Sequence[Any], ids: Any) -> tuple[str, ...]:
     return tuple(g if i is None else str(i) for g, i in zip(generated, ids, strict=True))
 
 
-def parametrize(name: str, values: Iterable[Any], ids: Sequence[str] | Callable[[Any], Any] | None = None) -> Any:
+def parametrize(
+    name: str, values: Iterable[Any], ids: Sequence[str] | Callable[[Any], Any] | None = None
+) -> Any:
     """Run a component once per value of configuration key ``name`` (see the module docstring)."""
     if not isinstance(name, str) or not name or any(not part for part in name.split(".")):
         raise UsageError(f"parametrize() takes a configuration key such as 'learning_rate', not {name!r}")
@@ -125,7 +129,9 @@ def parametrize(name: str, values: Iterable[Any], ids: Sequence[str] | Callable[
         # vars(): a subclass does not inherit its base's parametrizations (and cannot change them).
         current: tuple[Parametrization, ...] = vars(target).get(ATTRIBUTE, ())
         if any(p.name == name for p in current):
-            raise UsageError(f"parametrize('{name}') is applied twice to {getattr(target, '__name__', target)}")
+            raise UsageError(
+                f"parametrize('{name}') is applied twice to {getattr(target, '__name__', target)}"
+            )
         # Decorators apply bottom-up; prepending keeps the list in the order they are written.
         setattr(target, ATTRIBUTE, (entry, *current))
         return target

@@ -155,7 +155,7 @@ def plan_task(
                 parts = [version_id(resolved.element), shorten(combo.id) if combo else ""]
                 base = prefix + name + "".join(f"[{p}]" for p in parts if p)
                 seen[base] = occurrence = seen.get(base, 0) + 1
-                keywords = (name, module, *versions, *_flatten(config), *(combo.keywords if combo else ()))
+                keywords = (name, module, *versions, *(combo.keywords if combo else ()))
                 for repeat in range(entry.repeat_total):
                     nid = node_id(prefix + name, parts, occurrence, repeat, entry.repeat_total)
                     specs.append(

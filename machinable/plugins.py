@@ -24,6 +24,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "terminal": "machinable.cli.terminal",
     "junitxml": "machinable.cli.junitxml",
     "cacheprovider": "machinable.cli.cacheprovider",
+    "commands": "machinable.cli.commands",  # reproduce, resume, show, --check-determinism
 }
 
 

@@ -42,7 +42,9 @@ def write_project(root: Path, yaml: str = "components:\n", files: dict[str, str]
 
 
 def copy_example_project(target: Path) -> Path:
-    shutil.copytree(EXAMPLE_PROJECT, target, ignore=shutil.ignore_patterns("__pycache__", ".machinable_cache"))
+    shutil.copytree(
+        EXAMPLE_PROJECT, target, ignore=shutil.ignore_patterns("__pycache__", ".machinable_cache")
+    )
     return target
 
 

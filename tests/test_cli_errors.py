@@ -26,7 +26,9 @@ def cli(capsys, root):
 @pytest.fixture
 def broken(root: Path) -> Path:
     (root / "tasks").mkdir()
-    (root / "tasks" / "broken.py").write_text("import machinable as ml\n\nraise RuntimeError('cannot even import')\n")
+    (root / "tasks" / "broken.py").write_text(
+        "import machinable as ml\n\nraise RuntimeError('cannot even import')\n"
+    )
     return root
 
 
@@ -61,7 +63,9 @@ def test_a_task_file_calling_execute_at_import_time_is_a_warning(cli, root):
     )
     result = cli()
     assert result.ret == 0
-    assert re.search(r"^=+ warnings summary =+$\ntask_now.py\n  task_now.py calls ml.execute\(\)", result.out, re.M)
+    assert re.search(
+        r"^=+ warnings summary =+$\ntask_now.py\n  task_now.py calls ml.execute\(\)", result.out, re.M
+    )
     assert 'if __name__ == "__main__":' in result.out
     assert re.fullmatch(r"=+ 2 passed, 1 warning in \S+ s =+", result.lines[-1])
 

@@ -153,3 +153,38 @@ def test_everything_deselected_is_exit_code_5(cli):
     result = cli("-k", "nothing_matches_this")
     assert result.ret == 5
     assert "4 deselected" in result.lines[-1]
+
+
+EVENTS = """
+import os
+import machinable as ml
+
+@ml.component
+def dies():
+    os._exit(3)
+
+@ml.component
+def interrupted():
+    raise KeyboardInterrupt
+
+@ml.component
+def fine():
+    pass
+"""
+
+
+def test_a_trial_whose_worker_dies_is_reported_as_crashed(capsys, tmp_path):
+    root = write_project(tmp_path / "events", files={"components/events.py": EVENTS})
+    result = run_inprocess(capsys, root, "--engine", "process:2", "-k", "dies or fine")
+    assert result.ret == 1
+    assert re.search(r"^dies C\s+\[ *\d+%\]$", result.out, re.M)  # workers finish in any order
+    assert "CRASHED dies - worker process died" in result.out
+    assert re.fullmatch(r"=+ 1 passed, 1 crashed, 1 deselected in \S+ s =+", result.lines[-1])
+
+
+def test_an_interrupted_run_is_exit_code_2(capsys, tmp_path):
+    root = write_project(tmp_path / "events", files={"components/events.py": EVENTS})
+    result = run_inprocess(capsys, root, "-k", "interrupted or fine")
+    assert result.ret == 2
+    assert re.search(r"^!+ KeyboardInterrupt !+$", result.out, re.M)
+    assert re.fullmatch(r"=+ 1 interrupted, 1 deselected in \S+ s =+", result.lines[-1])

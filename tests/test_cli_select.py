@@ -61,7 +61,11 @@ def test_no_target_collects_the_whole_project(collected):
 
 
 def test_a_component_name_selects_all_its_trials(collected):
-    assert collected("flaky") == ["flaky", "tasks/sweep.py::flaky[fail=false]", "tasks/sweep.py::flaky[fail=true]"]
+    assert collected("flaky") == [
+        "flaky",
+        "tasks/sweep.py::flaky[fail=false]",
+        "tasks/sweep.py::flaky[fail=true]",
+    ]
 
 
 def test_a_node_id_selects_that_trial(collected):
@@ -93,7 +97,10 @@ def test_a_named_version_target_is_planned_on_the_spot(capsys, root):
 
 
 def test_a_version_target_may_set_values(collected):
-    assert collected("other[fail=true]", "flaky[~bad-fail=false]") == ["other[fail=true]", "flaky[~bad-fail=false]"]
+    assert collected("other[fail=true]", "flaky[~bad-fail=false]") == [
+        "other[fail=true]",
+        "flaky[~bad-fail=false]",
+    ]
 
 
 def test_k_matches_node_ids_and_keywords(collected):

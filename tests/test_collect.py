@@ -34,7 +34,9 @@ def _forget_packages(tmp_path: Path):
 
 
 def project(tmp_path: Path, files: dict[str, str] | None = None, yaml: str = YAML) -> ml.Project:
-    return ml.Project(write_project(tmp_path / "project", yaml, {"optimization.py": OPTIMIZATION, **(files or {})}))
+    return ml.Project(
+        write_project(tmp_path / "project", yaml, {"optimization.py": OPTIMIZATION, **(files or {})})
+    )
 
 
 def node_ids(collection) -> list[str]:
@@ -175,7 +177,9 @@ def test_a_bad_version_in_a_task_is_an_error_of_that_task(tmp_path: Path):
 
 
 def test_a_component_asking_for_an_unknown_fixture_is_an_error(tmp_path: Path):
-    files = {"components/fn.py": "import machinable as ml\n\n@ml.component\ndef fn(config, datset):\n    pass\n"}
+    files = {
+        "components/fn.py": "import machinable as ml\n\n@ml.component\ndef fn(config, datset):\n    pass\n"
+    }
     result = collect(project(tmp_path, files), global_seed=1)
     assert node_ids(result) == ["optimization"]
     assert "asks for fixture 'datset', which does not exist" in messages(result)["fn"]

@@ -46,7 +46,9 @@ def plan(make_project, tmp_path):
 
     def make(*decorators: str, version=None, repeat: int = 1):
         sys.modules.pop("optimization", None)  # each call is a new project with its own optimization.py
-        root = make_project(YAML, {"optimization.py": module(*decorators)}, root=tmp_path / f"p{next(projects)}")
+        root = make_project(
+            YAML, {"optimization.py": module(*decorators)}, root=tmp_path / f"p{next(projects)}"
+        )
         task = ml.Task().component("optimization", version).repeat(repeat)
         return plan_task(task, ml.Project(root), global_seed=3044900027)
 
@@ -94,7 +96,10 @@ def test_a_dotted_name_sets_a_nested_key(plan):
 
 def test_parametrization_is_merged_on_top_of_the_version(plan):
     specs = plan('@ml.parametrize("learning_rate", [0.5])', version=["~alexnet", "~mnist"])
-    assert ids(specs) == ["optimization[~alexnet][learning_rate=0.5]", "optimization[~mnist][learning_rate=0.5]"]
+    assert ids(specs) == [
+        "optimization[~alexnet][learning_rate=0.5]",
+        "optimization[~mnist][learning_rate=0.5]",
+    ]
     assert [s.config["learning_rate"] for s in specs] == [0.5, 0.5]
     assert specs[0].config["data"]["name"] == "imagenet"
     assert specs[0].versions == ("~alexnet",)
@@ -128,7 +133,9 @@ def test_an_ids_function_may_keep_the_generated_part_by_returning_none(plan):
 def test_keywords_hold_name_equals_value_for_k(plan):
     specs = plan('@ml.parametrize("learning_rate", [0.1, 0.01], ids=["fast", "slow"])')
     assert "learning_rate=0.1" in specs[0].keywords
-    chosen = [s.node_id for s in specs if Expression.compile("learning_rate=0.01").matches((s.node_id, *s.keywords))]
+    chosen = [
+        s.node_id for s in specs if Expression.compile("learning_rate=0.01").matches((s.node_id, *s.keywords))
+    ]
     assert chosen == ["optimization[slow]"]
 
 

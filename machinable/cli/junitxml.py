@@ -90,7 +90,9 @@ class JunitXml:
             error.text = clean(report.message)
 
         for result in results:
-            classname, name = _classname_and_name(result.node_id, modules.get(result.node_id, result.component))
+            classname, name = _classname_and_name(
+                result.node_id, modules.get(result.node_id, result.component)
+            )
             case = ET.SubElement(
                 suite, "testcase", classname=clean(classname), name=clean(name), time=f"{result.duration:.3f}"
             )

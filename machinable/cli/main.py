@@ -87,7 +87,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="load plugin module NAME; '-p no:NAME' disables the plugin NAME (e.g. -p no:junitxml)",
     )
     parser.add_argument(
-        "--project", metavar="DIR", help="the project folder (default: found upward from the working directory)"
+        "--project",
+        metavar="DIR",
+        help="the project folder (default: found upward from the working directory)",
     )
 
 
@@ -101,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(tasks/example.py, tasks/example.py::optimization). See docs/cli.md.",
         allow_abbrev=False,
     )
-    parser.add_argument("targets", nargs="*", metavar="TARGETS", help="what to run (default: the whole project)")
+    parser.add_argument(
+        "targets", nargs="*", metavar="TARGETS", help="what to run (default: the whole project)"
+    )
     parser.add_argument("--version", action="version", version=f"machinable {__version__}")
     _add_common(parser)
     run = parser.add_argument_group("collection and running")
@@ -113,10 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the trials that would run, run nothing",
     )
     run.add_argument(
-        "--json", action="store_true", help="with --collect-only: print the trials as JSON (config, seed, ...)"
+        "--json",
+        action="store_true",
+        help="with --collect-only: print the trials as JSON (config, seed, ...)",
     )
     run.add_argument(
-        "-x", "--exitfirst", dest="maxfail", action="store_const", const=1, help="stop after the first failed trial"
+        "-x",
+        "--exitfirst",
+        dest="maxfail",
+        action="store_const",
+        const=1,
+        help="stop after the first failed trial",
     )
     run.add_argument("--maxfail", type=_positive_int, metavar="N", help="stop after N failed trials")
     run.add_argument(
@@ -131,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--engine", metavar="NAME", help="local (default), process[:N], ray, or an engine a plugin provides"
     )
-    run.add_argument("--timeout", type=_positive_float, metavar="S", help="default per-trial timeout in seconds")
+    run.add_argument(
+        "--timeout", type=_positive_float, metavar="S", help="default per-trial timeout in seconds"
+    )
     run.add_argument(
         "-s",
         dest="echo",
@@ -209,8 +222,13 @@ def _main(args: list[str]) -> int:
     sub_parser, subparsers = _subcommand_parser(pm)
     if _first_word(args) in subparsers.choices:
         option = sub_parser.parse_args(args)
+        run = getattr(option, "run", None)
+        if not callable(run):
+            raise UsageError(
+                f"sub-command '{option.subcommand}' did not set a run function (set_defaults(run=...))"
+            )
         config = Config(option, pm, root, args)
-        return _configured(config, lambda: int(option.run(config)))
+        return _configured(config, lambda: int(run(config)))
 
     parser = build_parser()
     if subparsers.choices:
@@ -266,7 +284,10 @@ def main(args: list[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except Exception:
         _flush()
-        print("INTERNAL ERROR: machinable crashed; please report this with the traceback below.", file=sys.stderr)
+        print(
+            "INTERNAL ERROR: machinable crashed; please report this with the traceback below.",
+            file=sys.stderr,
+        )
         traceback.print_exc()
         return ExitCode.INTERNAL_ERROR
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from machinable.engines.base import Engine
     from machinable.execution import Execution
     from machinable.project import Project
-    from machinable.spec import TrialSpec
+    from machinable.spec import TrialResult, TrialSpec
     from machinable.storage import StorageLocation
 
 
@@ -44,6 +44,10 @@ class Session:
         self.deselected: list[TrialSpec] = []
         self.execution: Execution | None = None
         self.shouldstop = ""  # why the run stopped early (-x / --maxfail)
+        self.failures = 0  # trials that did not pass, so far
+        self.failed_checks: list[
+            str
+        ] = []  # checks of plugins after the run that failed (--check-determinism): exit 1
 
     @property
     def errors(self) -> list[Any]:
@@ -130,7 +134,7 @@ class Session:
         )
 
     def _stop(self, execution: Execution) -> bool:
-        failed = sum(1 for t in execution.trials if t.status != "passed")
+        failed = self.failures  # counted as results arrive: recounting every time would be quadratic
         if failed >= self.config.option.maxfail:
             self.shouldstop = f"stopping after {failed} failure{'s' if failed != 1 else ''}"
             return True
@@ -141,7 +145,7 @@ class Session:
             return ExitCode.OK
         if self.execution.interrupted:
             return ExitCode.INTERRUPTED
-        if self.execution.failed or self.errors:
+        if self.execution.failed or self.errors or self.failed_checks:
             return ExitCode.TESTS_FAILED
         return ExitCode.OK
 
@@ -151,7 +155,7 @@ def run_session(config: Config) -> int:
     session = Session(config)
     session.prepare()
     pm = config.pm
-    pm.register(_Deselection(session), name="session-deselection")
+    pm.register(_SessionHooks(session), name="session")
     status = ExitCode.INTERNAL_ERROR
     try:
         pm.hook.machinable_sessionstart(session=session)
@@ -176,8 +180,8 @@ def run_session(config: Config) -> int:
     return status
 
 
-class _Deselection:
-    """Keeps ``session.deselected`` in step with the ``machinable_deselected`` hook, whoever calls it."""
+class _SessionHooks:
+    """Keeps the session in step with hooks others call: deselections (any plugin) and trial results."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -186,3 +190,7 @@ class _Deselection:
     def machinable_deselected(self, items: list[TrialSpec]) -> None:
         self.session.deselect(list(items))
 
+    @hookimpl
+    def machinable_trial_result(self, result: TrialResult) -> None:
+        if result.status != "passed":
+            self.session.failures += 1

@@ -73,7 +73,9 @@ class TerminalWriter:
             return
         self.file.write(self.markup(text, **marks))
         last = text.rsplit("\n", 1)
-        self.width_of_current_line = len(last[-1]) if len(last) > 1 else self.width_of_current_line + len(text)
+        self.width_of_current_line = (
+            len(last[-1]) if len(last) > 1 else self.width_of_current_line + len(text)
+        )
         if flush:
             self.file.flush()
 
@@ -123,6 +125,7 @@ class TerminalReporter:
         self.json = bool(getattr(option, "json", False) and getattr(option, "collect_only", False))
         self.reports: list[CollectReport] = []
         self.results: list[TrialResult] = []
+        self.any_failed = False
         self.total = 0
         self.done = 0
         self.remaining: Counter[str] = Counter()
@@ -182,7 +185,9 @@ class TerminalReporter:
                 text += f" / {len(session.deselected)} deselected / {len(session.items)} selected"
             self.tw.line(text, bold=True)
             for lines in reversed(
-                self.config.pm.hook.machinable_report_collectionfinish(config=self.config, items=session.items)
+                self.config.pm.hook.machinable_report_collectionfinish(
+                    config=self.config, items=session.items
+                )
             ):
                 for line in [lines] if isinstance(lines, str) else lines or []:
                     self.tw.line(line)
@@ -242,6 +247,7 @@ class TerminalReporter:
     @hookimpl
     def machinable_trial_result(self, execution: Execution, result: TrialResult) -> None:
         self.results.append(result)
+        self.any_failed = self.any_failed or result.status != "passed"
         self.done += 1
         group = group_of(result.node_id)
         self.remaining[group] -= 1
@@ -277,8 +283,7 @@ class TerminalReporter:
         if self.current_group is None:
             return
         self.current_group = None
-        passed = all(r.status == "passed" for r in self.results)
-        self._write_progress({"green": passed, "red": not passed})
+        self._write_progress({"green": not self.any_failed, "red": self.any_failed})
 
     @hookimpl
     def machinable_execution_finish(self, execution: Execution) -> None:
@@ -293,14 +298,18 @@ class TerminalReporter:
         self._summary_errors(session)
         self._summary_failures(session)
         self._summary_warnings()
-        self.config.pm.hook.machinable_terminal_summary(reporter=self, exitstatus=exitstatus, config=self.config)
+        self.config.pm.hook.machinable_terminal_summary(
+            reporter=self, exitstatus=exitstatus, config=self.config
+        )
         self._short_summary(session)
         if session.shouldstop:
             self.section(session.shouldstop, sep="!", red=True)
         if session.execution is not None and session.execution.interrupted:
             self.section("KeyboardInterrupt", sep="!", yellow=True)
         elif session.errors and not self.config.option.continue_on_collection_errors:
-            self.section(f"Interrupted: {plural(len(session.errors), 'error')} during collection", sep="!", red=True)
+            self.section(
+                f"Interrupted: {plural(len(session.errors), 'error')} during collection", sep="!", red=True
+            )
         self._final_line(session)
 
     def _summary_errors(self, session: Session) -> None:
@@ -312,7 +321,8 @@ class TerminalReporter:
             self.tw.line(report.message)
 
     def _summary_failures(self, session: Session) -> None:
-        failed = [r for r in self.results if r.status != "passed"]
+        # An interrupted trial has no story to tell beyond the KeyboardInterrupt line of the summary.
+        failed = [r for r in self.results if r.status not in ("passed", "interrupted")]
         if not failed or session.execution is None:
             return
         self.section("FAILURES")
@@ -346,7 +356,9 @@ class TerminalReporter:
             return
         self.section("short trial summary info", cyan=True)
         for report in session.errors:
-            self.tw.line(f"{self.tw.markup('ERROR', red=True)} {report.nodeid} - {first_line(report.message)}")
+            self.tw.line(
+                f"{self.tw.markup('ERROR', red=True)} {report.nodeid} - {first_line(report.message)}"
+            )
         for result in failed:
             word = self.tw.markup(result.status.upper(), **{COLOURS.get(result.status, "yellow"): True})
             message = first_line(result.error)
@@ -367,7 +379,9 @@ class TerminalReporter:
         if self.config.option.collect_only:
             selected, total = len(session.items), session.collected
             head = f"{selected}/{plural(total, 'trial')}" if session.deselected else plural(total, "trial")
-            text = f"{head} collected" + (f" ({len(session.deselected)} deselected)" if session.deselected else "")
+            text = f"{head} collected" + (
+                f" ({len(session.deselected)} deselected)" if session.deselected else ""
+            )
             text += "".join(f", {p}" for p in parts if "error" in p or "warning" in p)
         else:
             text = ", ".join(parts) if parts else "no trials ran"
@@ -422,7 +436,9 @@ def captured(execution: Execution, result: TrialResult) -> tuple[str, str]:
 @hookimpl
 def machinable_addoption(parser: argparse.ArgumentParser) -> None:
     group = getgroup(parser, "reporting")
-    group.add_argument("-v", "--verbose", action="count", default=0, help="a line per trial; -vv: more details")
+    group.add_argument(
+        "-v", "--verbose", action="count", default=0, help="a line per trial; -vv: more details"
+    )
     group.add_argument("-q", "--quiet", action="count", default=0, help="less output: no header, no tree")
     group.add_argument(
         "--color",
