@@ -61,9 +61,9 @@ def make_project() -> Path:
     return root
 
 
-def timed(task: ml.Task, engine: object, project: Path) -> float:
+def timed(task: ml.Task, engine: object, project: Path, storage: str | None = None) -> float:
     start = time.perf_counter()
-    execution = ml.execute(task, engine=engine, project=project, echo=False)
+    execution = ml.execute(task, engine=engine, project=project, storage=storage, echo=False)
     elapsed = time.perf_counter() - start
     bad = [t for t in execution.trials if not t.passed]
     if bad:
@@ -94,14 +94,17 @@ def main() -> None:
 
     noop = ml.Task().component("noop").repeat(args.trials)
     single = {"local": "local", "process:1": "process:1", "ray (1 in flight)": RayEngine(workers=1)}
-    per = {
-        name: statistics.median(timed(noop, e, project) for _ in range(args.repeats)) / args.trials * 1000
-        for name, e in single.items()
-    }
-    print(f"\n{args.trials} trivial trials, one at a time (median ms per trial; overhead = minus local):")
-    for name, ms in per.items():
-        extra = "" if name == "local" else f"   overhead {ms - per['local']:6.2f} ms"
-        print(f"  {name:18s} {ms:6.2f} ms{extra}")
+    for label, storage in (("memory", None), ("local disk", tempfile.mkdtemp(prefix="machinable-bench-"))):
+        per = {
+            name: statistics.median(timed(noop, e, project, storage) for _ in range(args.repeats))
+            / args.trials
+            * 1000
+            for name, e in single.items()
+        }
+        print(f"\n{args.trials} trivial trials, one at a time, {label} storage (median ms per trial):")
+        for name, ms in per.items():
+            extra = "" if name == "local" else f"   overhead {ms - per['local']:6.2f} ms"
+            print(f"  {name:18s} {ms:6.2f} ms{extra}")
     throughput = {"process:2": "process:2", "ray (num_cpus=2)": RayEngine()}
     print(f"\n{args.trials} trivial trials, two at a time (median ms per trial):")
     for name, e in throughput.items():

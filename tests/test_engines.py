@@ -327,6 +327,28 @@ def test_a_component_defined_in_a_test_function_runs_on_forked_workers(project):
     assert [t.status for t in forked.trials] == ["passed", "passed"]
 
 
+def test_spawned_workers_refuse_components_defined_in_a_function(project):
+    @ml.component
+    def nested(record):
+        record["x"] = 1
+
+    engine = {"type": "process", "workers": 1, "start_method": "spawn"}
+    with pytest.raises(UsageError, match=r"cannot be sent to a 'spawn' worker process.*module level"):
+        run(project, ml.Task().component(nested), engine)
+
+
+def test_a_record_value_that_cannot_be_pickled_comes_back_as_stored(project):
+    @ml.component
+    def odd(record):
+        record["thing"] = lambda: None
+        record["x"] = 1
+
+    execution = run(project, ml.Task().component(odd), "process:1")
+    row = execution.trials[0].records[0]
+    assert execution.trials[0].status == "passed"
+    assert row["x"] == 1 and row["thing"].startswith("<function")
+
+
 # -- ray (one local Ray per session) ---------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_session")
@@ -423,3 +445,20 @@ def test_ctrl_c_on_ray_keeps_finished_results(project, tmp_path):
         "misbehave[how=sleep]": "interrupted",
         "experiment": "passed",
     }
+
+
+def test_a_reused_execution_id_on_the_process_engine_writes_into_its_own_folder(make_project, tmp_path):
+    root = make_project(
+        "components:\n  - noisy\n",
+        {
+            "noisy.py": "import machinable as ml\nclass Noisy(ml.Component):\n    def on_execute(self):\n        self.record['x'] = 1\n"
+        },
+    )
+    results = str(tmp_path / "results")
+    for _ in range(2):
+        execution = ml.execute("noisy", seed=3, storage=results, engine="process:1", project=root, echo=False)
+    assert execution.folder.endswith("-2")
+    stored = ml.Storage(results).get(execution.id)
+    assert stored.folder == execution.folder
+    assert [t.status for t in stored.trials] == ["passed"]
+    assert [r["x"] for r in stored.trials[0].records] == [1]

@@ -21,18 +21,14 @@ a ``__main__`` guarded by ``if __name__ == "__main__":``.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
-import multiprocessing
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from machinable.engines.base import Engine, RunContext
 from machinable.engines.worker import (
@@ -49,6 +45,12 @@ from machinable.errors import UsageError
 from machinable.hookspec import hookimpl
 from machinable.spec import TrialResult, TrialSpec
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+# multiprocessing, tempfile and faulthandler are imported when the engine runs: building the plugin manager
+# (every command line start) imports this module.
+
 _OWN_FRAME = os.path.join("machinable", "engines", "worker.py")  # where a worker's own frames begin
 # seconds running trials get to record their interruption before their workers are killed
 INTERRUPT_GRACE = 2.0
@@ -64,6 +66,8 @@ class ProcessEngine(Engine):
     def __init__(self, workers: int | None = None, start_method: str | None = None, kill_grace: float = 1.0):
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise UsageError(f"engine 'process': workers must be a positive number, not {workers!r}")
+        import multiprocessing
+
         methods = multiprocessing.get_all_start_methods()
         if start_method is None:
             start_method = "fork" if "fork" in methods else "spawn"
@@ -108,6 +112,8 @@ class _Pool:
         self.engine = engine
         self.specs = specs
         self.context = context
+        import multiprocessing
+
         self.mp = multiprocessing.get_context(engine.start_method)
         self.inherit = engine.start_method == "fork"  # forked workers already hold every spec
         self.worker_context = WorkerContext.of(context)
@@ -115,9 +121,12 @@ class _Pool:
 
     # -- the controller's loop -----------------------------------------------------------------------------------
     def run(self) -> Iterator[TrialResult]:
+        from multiprocessing.connection import wait
+
         pending = deque(range(len(self.specs)))
         try:
-            self.slots = [self._start() for _ in range(min(self.engine.workers, len(self.specs)))]
+            for _ in range(min(self.engine.workers, len(self.specs))):
+                self.slots.append(self._start())
             while True:
                 for i, slot in enumerate(self.slots):
                     if not slot.busy and pending:
@@ -148,6 +157,7 @@ class _Pool:
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the worker is dead: its sentinel reports it as the trial's crash
         except Exception as exc:  # the spec cannot be pickled for a spawned worker
+            slot.spec = slot.deadline = None
             raise UsageError(
                 f"trial {spec.node_id} cannot be sent to a '{self.engine.start_method}' worker process: "
                 f"{type(exc).__name__}: {exc}; define the component at module level (or use start_method='fork')"
@@ -181,6 +191,8 @@ class _Pool:
 
     # -- workers -------------------------------------------------------------------------------------------------
     def _start(self) -> _Slot:
+        import tempfile
+
         fd, crash_file = tempfile.mkstemp(prefix="machinable-worker-", suffix=".crash")
         os.close(fd)
         ours, theirs = self.mp.Pipe()
@@ -217,6 +229,8 @@ class _Pool:
 
     def _shutdown(self) -> None:
         """Stop every worker; running trials (Ctrl-C, or the consumer stopped early) are interrupted."""
+        from multiprocessing.connection import wait
+
         slots = [s for s in self.slots if not isinstance(s.process, _Dead)]
         running = [s for s in slots if s.busy]
         for slot in running:
@@ -306,6 +320,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContext, crash_file: str) -> None:
     """Receive spec indexes (fork) or specs (spawn), run them, send results back; ``None`` means stop."""
+    import faulthandler
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
     signal.signal(signal.SIGTERM, _interrupt)
     crash_log = open(crash_file, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process

@@ -34,6 +34,7 @@ class WorkerContext:
     """The picklable part of a :class:`~machinable.engines.base.RunContext`: enough to reopen the storage."""
 
     execution_id: str
+    folder: str  # the execution's folder in storage (``<id>-2`` ... for a re-used id)
     storage: Any  # StorageLocation.to_target()
     memory: bool
     fixtures: tuple[FixtureDef, ...] = ()
@@ -43,6 +44,7 @@ class WorkerContext:
     def of(cls, context: RunContext) -> WorkerContext:
         return cls(
             execution_id=context.execution_id,
+            folder=context.writer.folder,
             storage=context.location.to_target(),
             memory=context.location.is_memory,
             fixtures=tuple(context.fixtures),
@@ -54,7 +56,7 @@ class WorkerContext:
         from machinable.runner import TrialEnvironment
         from machinable.storage import ExecutionWriter, open_storage
 
-        writer = ExecutionWriter(open_storage(self.storage), self.execution_id)
+        writer = ExecutionWriter(open_storage(self.storage), self.execution_id, self.folder)
         return TrialEnvironment(
             self.execution_id, writer, FixtureManager(self.fixtures), echo=self.echo, ship_files=self.memory
         )
