@@ -97,7 +97,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def first_mismatch(old: Any, new: Any, rtol: float = 0.0, atol: float = 0.0, path: str = "") -> tuple[str, Any, Any] | None:
+def first_mismatch(
+    old: Any, new: Any, rtol: float = 0.0, atol: float = 0.0, path: str = ""
+) -> tuple[str, Any, Any] | None:
     """``(path, old_part, new_part)`` of the first place ``old`` and ``new`` differ, None when they match."""
     if _is_number(old) and _is_number(new):
         if isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new):
@@ -106,7 +108,7 @@ def first_mismatch(old: Any, new: Any, rtol: float = 0.0, atol: float = 0.0, pat
             return None if old == new else (path, old, new)
         return None if math.isclose(old, new, rel_tol=rtol, abs_tol=atol) else (path, old, new)
     if isinstance(old, list | tuple) and isinstance(new, list | tuple):
-        for i, (a, b) in enumerate(zip(old, new)):
+        for i, (a, b) in enumerate(zip(old, new, strict=False)):
             found = first_mismatch(a, b, rtol, atol, f"{path}[{i}]")
             if found is not None:
                 return found
@@ -120,7 +122,9 @@ def first_mismatch(old: Any, new: Any, rtol: float = 0.0, atol: float = 0.0, pat
         return None
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         for key in _keys(old, new):
-            found = first_mismatch(old.get(key, MISSING), new.get(key, MISSING), rtol, atol, f"{path}[{key!r}]")
+            found = first_mismatch(
+                old.get(key, MISSING), new.get(key, MISSING), rtol, atol, f"{path}[{key!r}]"
+            )
             if found is not None:
                 return found
         return None
@@ -152,7 +156,7 @@ def compare_rows(
     scope: str, old: list[dict[str, Any]], new: list[dict[str, Any]], rtol: float = 0.0, atol: float = 0.0
 ) -> Difference | None:
     """The first difference between two lists of record rows of ``scope`` (timestamp columns ignored)."""
-    for index, (a, b) in enumerate(zip(old, new)):
+    for index, (a, b) in enumerate(zip(old, new, strict=False)):
         for column in _keys(a, b):
             if column in TIMESTAMP_COLUMNS:
                 continue
@@ -172,7 +176,9 @@ def _strip(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in TIMESTAMP_COLUMNS}
 
 
-def compare_records(old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol: float = 0.0) -> Difference | None:
+def compare_records(
+    old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol: float = 0.0
+) -> Difference | None:
     """The first difference in the records of every scope (``default`` first, then by name)."""
     scopes = sorted(set(old.record_scopes()) | set(new.record_scopes()), key=lambda s: (s != "default", s))
     for scope in scopes:
@@ -182,7 +188,9 @@ def compare_records(old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol:
     return None
 
 
-def compare_store(old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol: float = 0.0) -> Difference | None:
+def compare_store(
+    old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol: float = 0.0
+) -> Difference | None:
     """The first difference among stored values (``store.json`` keys and ``store/`` files), by name."""
     a, b = old.store, new.store
     for name in sorted(set(a) | set(b)):
@@ -226,7 +234,9 @@ def _plain_array(value: Any) -> Any:
     return value
 
 
-def compare_trials(old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol: float = 0.0) -> Difference | None:
+def compare_trials(
+    old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol: float = 0.0
+) -> Difference | None:
     """The first difference between two stored trials' records, then their stored values; None when equal."""
     return compare_records(old, new, rtol, atol) or compare_store(old, new, rtol, atol)
 
@@ -237,8 +247,12 @@ def check_tolerances(rtol: Any, atol: Any) -> tuple[float, float]:
 
     checked = []
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise UsageError(f"{name} must be a non-negative number, not {value!r}")
         checked.append(float(value))
     return checked[0], checked[1]
-

@@ -187,11 +187,10 @@ def gather_fixtures(root: Path, specs: Iterable[TrialSpec]) -> list[FixtureDef]:
 def quiet_plugin_manager() -> pluggy.PluginManager:
     """A plugin manager with machinable's hook specs and no plugins: a re-run must not report as a new run
     (terminal progress, ``--lf`` cache, outside loggers). Engines still come from the caller's manager."""
-    import pluggy
-
     from machinable import hookspec
+    from machinable.plugins import PluginManager
 
-    pm = pluggy.PluginManager("machinable")
+    pm = PluginManager("machinable")
     pm.add_hookspecs(hookspec)
     return pm
 
@@ -206,11 +205,13 @@ def run_into(
     echo: bool = False,
     pm: pluggy.PluginManager | None = None,
     seed: int | None = None,
+    folder: str | None = None,
 ) -> Execution:
     """Run ``specs`` on ``engine`` into execution ``execution_id`` of ``location``; results in plan order.
 
-    Nothing but the trials' folders (and ``finished`` in ``execution.json``) is written: the caller owns the
-    execution record.
+    ``folder``: the execution's folder when it is not the id (``<id>-2`` ... for an id stored again). Nothing
+    but the trials' folders (and ``finished`` in ``execution.json``) is written: the caller owns the execution
+    record.
     """
     from machinable import ids
     from machinable.execution import Execution, run_specs
@@ -229,9 +230,12 @@ def run_into(
         engine=engine.describe(),
         started=time.time(),
         location=location,
+        folder=folder or execution_id,
     )
-    writer = ExecutionWriter(location, execution_id)
-    return run_specs(specs, execution, writer, engine, pm or quiet_plugin_manager(), fixtures=fixtures, echo=echo)
+    writer = ExecutionWriter(location, execution_id, folder)
+    return run_specs(
+        specs, execution, writer, engine, pm or quiet_plugin_manager(), fixtures=fixtures, echo=echo
+    )
 
 
 def discard(location: StorageLocation) -> None:

@@ -1,0 +1,321 @@
+"""The built-in plugin ``commands``: ``machinable reproduce | resume | show`` and ``--check-determinism``.
+
+Each sub-command is a thin layer over a module with one job (:mod:`machinable.reproduce`,
+:mod:`machinable.resume`, :mod:`machinable.show`, :mod:`machinable.determinism`): it parses its arguments,
+calls the module and prints. Exit codes follow the command: 0 all good, 1 something differs or failed,
+2 interrupted, 4 usage error (e.g. an unknown execution id), 5 nothing selected.
+
+``--storage`` may be left out when the project's ``.machinable_cache`` remembers the last execution's storage
+(a path or remote URL; memory storage is gone with its process), and ``last`` stands for that execution's id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from machinable.cli.options import getgroup
+from machinable.errors import UsageError
+from machinable.hookspec import hookimpl
+
+if TYPE_CHECKING:
+    from machinable.cli.main import Config
+    from machinable.cli.terminal import TerminalWriter
+    from machinable.reproduce import TrialReproduction
+    from machinable.spec import TrialResult
+
+LAST_EXECUTION_KEY = "cache/lastexecution"
+OK, FAILED, INTERRUPTED, NOTHING = 0, 1, 2, 5
+_OUTCOME_COLOURS = {"REPRODUCED": "green", "DIFFERS": "red", "FAILED": "red"}
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def _storage_options(sub: argparse.ArgumentParser, with_id: str) -> None:
+    nargs = "?" if with_id == "optional" else None
+    sub.add_argument(
+        "id", nargs=nargs, metavar="ID", help="the execution id (e.g. OY1p1o); 'last': the last run's"
+    )
+    sub.add_argument(
+        "--storage",
+        metavar="URL",
+        help="where the execution is stored: a path or fsspec URL (default: the last run's storage, if on disk)",
+    )
+    sub.add_argument("--color", choices=("auto", "yes", "no"), default="auto", help="colour the output")
+
+
+@hookimpl
+def machinable_subcommands(subparsers: Any) -> None:
+    reproduce = subparsers.add_parser(
+        "reproduce",
+        help="re-run a stored execution's trials with their stored seeds and compare the results",
+        description="Re-run each selected trial of a stored execution with its stored configuration and seed, "
+        "into a fresh memory storage, and compare records and stored values with the stored ones. "
+        "Exit 0 only if every trial reproduced.",
+    )
+    _storage_options(reproduce, "required")
+    reproduce.add_argument(
+        "-k", dest="keyword", metavar="EXPR", help="only trials matching EXPR (as for a run)"
+    )
+    reproduce.add_argument(
+        "--rtol", type=_tolerance, default=0.0, metavar="R", help="relative float tolerance"
+    )
+    reproduce.add_argument(
+        "--atol", type=_tolerance, default=0.0, metavar="A", help="absolute float tolerance"
+    )
+    reproduce.add_argument(
+        "--from-backup",
+        action="store_true",
+        help="run the code in the execution's code.zip, not the current code",
+    )
+    reproduce.add_argument("--engine", metavar="NAME", help="local (default), process[:N], ray, ...")
+    reproduce.add_argument("--json", action="store_true", help="print the result as JSON")
+    reproduce.add_argument("-s", dest="echo", action="store_true", help="show the re-runs' output live")
+    reproduce.set_defaults(run=run_reproduce)
+
+    resume = subparsers.add_parser(
+        "resume",
+        help="run the trials of a stored execution that did not pass, into the same execution",
+        description="Run exactly the trials of a stored execution that did not pass (failed, crashed, "
+        "interrupted, never started) with their stored seeds, into the same execution; passed trials are "
+        "left untouched.",
+    )
+    _storage_options(resume, "required")
+    resume.add_argument("--engine", metavar="NAME", help="local (default), process[:N], ray, ...")
+    resume.add_argument("-s", dest="echo", action="store_true", help="show trial output live")
+    resume.set_defaults(run=run_resume)
+
+    show = subparsers.add_parser(
+        "show",
+        help="list stored executions, or one execution's trials",
+        description="Without ID: the executions in the storage, newest first. With ID: its trials with status, "
+        "seed, key configuration values and the last value of each record column.",
+    )
+    _storage_options(show, "optional")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(run=run_show)
+
+
+@hookimpl
+def machinable_addoption(parser: argparse.ArgumentParser) -> None:
+    group = getgroup(parser, "reproducibility")
+    group.add_argument(
+        "--check-determinism",
+        action="store_true",
+        help="run every selected trial twice with the same seed and fail if their records or stored values differ",
+    )
+
+
+@hookimpl
+def machinable_configure(config: Config) -> None:
+    if getattr(config.option, "check_determinism", False):
+        from machinable.determinism import PLUGIN_NAME, DeterminismCheck
+
+        config.pm.register(DeterminismCheck(config), name=PLUGIN_NAME)
+
+
+@hookimpl
+def machinable_unconfigure(config: Config) -> None:
+    from machinable.determinism import PLUGIN_NAME
+
+    plugin = config.pm.get_plugin(PLUGIN_NAME)
+    if plugin is not None:
+        config.pm.unregister(plugin)
+
+
+# -- arguments shared by the sub-commands -------------------------------------------------------------------------
+
+
+def _last(config: Config) -> dict[str, Any]:
+    cache = config.cache
+    last = cache.get(LAST_EXECUTION_KEY) if cache is not None else None
+    return last if isinstance(last, dict) else {}
+
+
+def _storage(config: Config) -> str:
+    given = config.option.storage
+    if given:
+        return given
+    remembered = _last(config).get("storage")
+    if isinstance(remembered, str) and remembered and not remembered.startswith("memory://"):
+        return remembered
+    raise UsageError("--storage URL is required (no earlier run of this project kept its results on disk)")
+
+
+def _execution_id(config: Config) -> str:
+    given = config.option.id
+    if given != "last":
+        return given
+    remembered = _last(config).get("id")
+    if not isinstance(remembered, str):
+        raise UsageError("'last': no previous execution is recorded in .machinable_cache")
+    return remembered
+
+
+def _project(config: Config) -> str | None:
+    # Only an explicit --project overrides the execution's own project folder (see rerun.project_root).
+    return config.option.project
+
+
+def _named(stored: Any) -> str:
+    """``3K45al``, or ``3K45al (folder 3K45al-2)`` for an execution id that was stored more than once."""
+    return stored.id if stored.folder == stored.id else f"{stored.id} (folder {stored.folder})"
+
+
+def _writer(config: Config) -> TerminalWriter:
+    from machinable.cli.terminal import TerminalWriter, should_color
+
+    return TerminalWriter(sys.stdout, should_color(sys.stdout, config.option.color))
+
+
+def _open(config: Config) -> Any:
+    """The stored execution named on the command line (UsageError naming a few ids when there is none)."""
+    from machinable.errors import StorageError
+    from machinable.storage import Storage
+
+    url = _storage(config)
+    try:
+        return Storage(url).get(_execution_id(config))
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- machinable reproduce -----------------------------------------------------------------------------------------
+
+
+def run_reproduce(config: Config) -> int:
+    from machinable.reproduce import reproduce
+
+    option = config.option
+    tw = _writer(config)
+    stored = _open(config)  # an unknown id is a usage error before anything runs
+    quiet = bool(option.json)
+    if not quiet:
+        source = "the code in code.zip" if option.from_backup else "the current code"
+        tolerance = f"rtol={option.rtol:g}, atol={option.atol:g}" if option.rtol or option.atol else "exact"
+        tw.sep("=", f"reproduce {stored.id}", bold=True)
+        tw.line(f"execution {_named(stored)} (seed {stored.seed}), storage {stored.storage.url}")
+        tw.line(f"re-running with {source}, comparing {tolerance}")
+
+    def show(outcome: TrialReproduction) -> None:
+        if quiet:
+            return
+        tw.write(f"{outcome.node_id} ")
+        tw.write(outcome.outcome, **{_OUTCOME_COLOURS[outcome.outcome]: True})
+        tw.line(f" - {outcome.detail}" if outcome.detail else "")
+        tw.flush()
+
+    result = reproduce(
+        stored.folder,  # exactly the folder shown above, also when the id was stored again (<id>-2 ...)
+        storage=stored.storage.location,
+        k=option.keyword,
+        rtol=option.rtol,
+        atol=option.atol,
+        from_backup=option.from_backup,
+        engine=option.engine,
+        project=_project(config),
+        plugins=config.pm,
+        echo=option.echo,
+        on_result=show,
+    )
+    if option.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        if result.deselected:
+            tw.line(f"{result.deselected} trial{'' if result.deselected == 1 else 's'} deselected by -k")
+        marks = {"green": True} if result.ok else {"red": True}
+        tw.sep("=", result.summary(), bold=True, **marks)
+    if not result.trials:
+        if not option.json:
+            tw.line(f"no trial of execution {stored.id} matches -k {option.keyword!r}")
+        return NOTHING
+    return OK if result.ok else FAILED
+
+
+# -- machinable resume --------------------------------------------------------------------------------------------
+
+
+def run_resume(config: Config) -> int:
+    import time
+
+    from machinable.resume import pending_specs, resume, trial_states
+
+    option = config.option
+    tw = _writer(config)
+    stored = _open(config)
+    states = trial_states(stored)
+    pending = pending_specs(stored)  # refuses an execution that is still running
+    tw.sep("=", f"resume {stored.id}", bold=True)
+    if not pending:
+        tw.line(f"execution {stored.id}: all {len(states)} trials passed; nothing to resume")
+        return OK
+    reasons: dict[str, int] = {}
+    for _, status in states:
+        if status != "passed":
+            reasons[status] = reasons.get(status, 0) + 1
+    why = ", ".join(f"{n} {s}" for s, n in reasons.items())
+    tw.line(
+        f"execution {_named(stored)}, storage {stored.storage.url}: {len(pending)} of {len(states)} trials did not pass ({why})"
+    )
+    started = time.time()
+
+    def show(result: TrialResult) -> None:
+        colour = {"green": True} if result.passed else {"red": True}
+        tw.write(f"{result.node_id} ")
+        tw.line(result.status.upper(), **colour)
+        if not result.passed and result.error:
+            last = [line for line in result.error.splitlines() if line.strip()]
+            if last:
+                tw.line(f"    {last[-1].strip()}")
+
+    execution = resume(
+        stored.folder,
+        storage=stored.storage.location,
+        engine=option.engine,
+        project=_project(config),
+        plugins=config.pm,
+        echo=option.echo,
+        on_result=show,
+    )
+    counts = execution.counts()
+    text = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials ran"
+    bad = execution.interrupted or bool(execution.failed) or len(execution.trials) < len(pending)
+    tw.sep(
+        "=",
+        f"{text} in {time.time() - started:.2f} s",
+        bold=True,
+        **({"red": True} if bad else {"green": True}),
+    )
+    if execution.interrupted:
+        return INTERRUPTED
+    return FAILED if bad else OK
+
+
+# -- machinable show ----------------------------------------------------------------------------------------------
+
+
+def run_show(config: Config) -> int:
+    from machinable.errors import StorageError
+    from machinable.show import render_execution, render_executions
+    from machinable.storage import Storage
+
+    option = config.option
+    if option.id is None:
+        try:
+            storage = Storage(_storage(config))
+        except StorageError as exc:
+            raise UsageError(str(exc)) from None
+        print(render_executions(storage, as_json=option.json))
+        return OK
+    print(render_execution(_open(config), as_json=option.json))
+    return OK

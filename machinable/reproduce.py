@@ -1,0 +1,320 @@
+"""``ml.reproduce``: run a stored execution's trials again with their stored configuration and seed, and compare.
+
+Each selected trial is re-run from its stored spec (``execution.json``'s plan), with the current code of the
+project or (``from_backup=True``) the code in the execution's ``code.zip``, into a fresh memory storage: the
+original execution is never written. Its records (every scope, row by row, ``_time`` ignored) and stored values
+are then compared with the stored ones (see :mod:`machinable.compare` for equality and tolerances).
+
+Per trial the outcome is ``REPRODUCED``, ``DIFFERS`` (with the first difference) or ``FAILED`` (the stored trial
+did not pass, or the re-run did not). ``machinable reproduce ID`` is the same on the command line
+(:mod:`machinable.cli.commands`); docs/reproducibility.md has a CI recipe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from machinable.compare import Difference
+    from machinable.spec import TrialResult
+    from machinable.storage import StoredExecution
+
+REPRODUCED = "REPRODUCED"
+DIFFERS = "DIFFERS"
+FAILED = "FAILED"
+OUTCOMES = (REPRODUCED, DIFFERS, FAILED)
+
+__all__ = ["DIFFERS", "FAILED", "REPRODUCED", "ReproduceResult", "TrialReproduction", "reproduce"]
+
+
+@dataclass
+class TrialReproduction:
+    """One trial's outcome: ``REPRODUCED``, ``DIFFERS`` (``difference`` says where) or ``FAILED`` (``detail``)."""
+
+    node_id: str
+    uid: str
+    outcome: str
+    detail: str = ""
+    difference: Difference | None = None
+    seed: int | None = None
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == REPRODUCED
+
+    def line(self) -> str:
+        return f"{self.node_id} {self.outcome}" + (f" - {self.detail}" if self.detail else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "uid": self.uid,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "difference": self.difference.to_dict() if self.difference is not None else None,
+            "seed": self.seed,
+            "duration": self.duration,
+        }
+
+
+@dataclass
+class ReproduceResult:
+    """What ``ml.reproduce`` found: ``.trials`` in plan order, ``.ok``, ``.summary()``."""
+
+    execution_id: str
+    storage: str
+    source: str  # 'current code' or 'code.zip'
+    rtol: float = 0.0
+    atol: float = 0.0
+    trials: list[TrialReproduction] = field(default_factory=list)
+    deselected: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every selected trial reproduced (and at least one was selected: an empty check proves nothing)."""
+        return bool(self.trials) and all(t.ok for t in self.trials)
+
+    @property
+    def duration(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    def counts(self) -> dict[str, int]:
+        return {outcome: sum(1 for t in self.trials if t.outcome == outcome) for outcome in OUTCOMES}
+
+    def by_outcome(self, outcome: str) -> list[TrialReproduction]:
+        return [t for t in self.trials if t.outcome == outcome]
+
+    def summary(self) -> str:
+        """``2 reproduced, 1 differ, 0 failed in 0.53 s``."""
+        c = self.counts()
+        return f"{c[REPRODUCED]} reproduced, {c[DIFFERS]} differ, {c[FAILED]} failed in {self.duration:.2f} s"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "storage": self.storage,
+            "source": self.source,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "deselected": self.deselected,
+            "duration": self.duration,
+            "trials": [t.to_dict() for t in self.trials],
+        }
+
+    def __repr__(self) -> str:
+        return f"<ReproduceResult {self.execution_id} {self.summary()}>"
+
+
+def reproduce(
+    id: str,
+    storage: Any = None,
+    k: str | None = None,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    from_backup: bool = False,
+    engine: Any = None,
+    project: Any = None,
+    *,
+    plugins: pluggy.PluginManager | None = None,
+    echo: bool = False,
+    on_result: Any = None,
+) -> ReproduceResult:
+    """Re-run execution ``id`` of ``storage`` and compare every selected trial with what is stored.
+
+    ``k``: a ``-k`` expression selecting trials; ``rtol`` / ``atol``: float tolerances (``math.isclose``), exact
+    by default; ``from_backup``: run the code of the execution's ``code.zip`` instead of the current code;
+    ``engine``: as for ``ml.execute``; ``project``: the project whose current code runs (default: the execution's
+    own project folder, else the one found from the working directory). ``on_result(trial_reproduction)`` is
+    called as each trial's outcome is known. An unknown id raises a StorageError naming recent executions.
+    """
+    from machinable.cli.expression import Expression
+    from machinable.compare import check_tolerances
+    from machinable.engines.base import make_engine
+    from machinable.plugins import default_plugin_manager
+    from machinable.rerun import not_importable, stored_specs
+    from machinable.storage import Storage
+
+    rtol, atol = check_tolerances(rtol, atol)
+    expression = Expression.compile(k or "")
+    stored = Storage(storage).get(id)
+    # A bad engine is a usage error before anything runs.
+    eng = make_engine(engine, plugins or default_plugin_manager())
+    specs = stored_specs(stored)
+    selected = [s for s in specs if expression.matches((s.node_id, *s.keywords))]
+    result = ReproduceResult(
+        stored.id,
+        stored.storage.url,
+        "code.zip" if from_backup else "current code",
+        rtol,
+        atol,
+        deselected=len(specs) - len(selected),
+    )
+    originals = {t.uid: t for t in stored.trials}
+    outcomes: dict[str, TrialReproduction] = {}
+
+    def settle(outcome: TrialReproduction) -> None:
+        outcomes[outcome.uid] = outcome
+        if on_result is not None:
+            on_result(outcome)
+
+    runnable = []
+    for spec in selected:
+        original = originals.get(spec.uid)
+        status = original.status if original is not None else None
+        reason = not_importable(spec)
+        if status != "passed":
+            why = f"the stored trial {status}" if status else "the stored trial never ran"
+            settle(
+                TrialReproduction(
+                    spec.node_id, spec.uid, FAILED, f"{why}; nothing to compare", seed=spec.seed
+                )
+            )
+        elif reason is not None:
+            settle(TrialReproduction(spec.node_id, spec.uid, FAILED, reason, seed=spec.seed))
+        else:
+            runnable.append(spec)
+    try:
+        if runnable:
+            _rerun(stored, runnable, eng, from_backup, project, rtol, atol, echo, settle)
+    finally:
+        result.trials = [outcomes[s.uid] for s in selected if s.uid in outcomes]
+        result.finished = time.time()
+    return result
+
+
+def _rerun(
+    stored: StoredExecution,
+    specs: list[Any],
+    engine: Any,
+    from_backup: bool,
+    project: Any,
+    rtol: float,
+    atol: float,
+    echo: bool,
+    settle: Callable[[TrialReproduction], None],
+) -> None:
+    from machinable.rerun import discard, gather_fixtures, quiet_plugin_manager, run_into, with_root
+    from machinable.storage import Storage, open_storage
+
+    with _code(stored, from_backup, project) as root:
+        specs = with_root(specs, root)
+        fixtures = gather_fixtures(root, specs)
+        location = open_storage(None)  # a fresh memory folder: the original execution is never written
+        pm = quiet_plugin_manager()
+        # Each trial is judged as soon as it ends, so a long reproduction reports as it goes.
+        judge = _Judge({s.uid: s for s in specs}, stored, Storage(location), rtol, atol, settle)
+        pm.register(judge)
+        try:
+            execution = run_into(
+                specs, location, stored.id, engine, fixtures=fixtures, echo=echo, pm=pm, seed=stored.seed
+            )
+            for spec in specs:
+                if spec.uid not in judge.done:
+                    settle(
+                        TrialReproduction(
+                            spec.node_id,
+                            spec.uid,
+                            FAILED,
+                            "the re-run did not run (interrupted)",
+                            seed=spec.seed,
+                        )
+                    )
+            if execution.interrupted:
+                raise KeyboardInterrupt
+        finally:
+            discard(location)
+
+
+class _Judge:
+    """Compares each re-run trial with the stored one when the engine reports it."""
+
+    def __init__(
+        self,
+        specs: dict[str, Any],
+        stored: StoredExecution,
+        scratch: Any,
+        rtol: float,
+        atol: float,
+        settle: Callable[[TrialReproduction], None],
+    ) -> None:
+        self.specs, self.stored, self.scratch = specs, stored, scratch
+        self.rtol, self.atol, self.settle = rtol, atol, settle
+        self.done: set[str] = set()
+
+    # Unmarked: machinable's plugin manager takes machinable_* methods as they are (and importing the marker
+    # here would load pluggy with `import machinable`).
+    def machinable_trial_result(self, result: TrialResult) -> None:
+        spec = self.specs.get(result.uid)
+        if spec is None or result.uid in self.done:
+            return
+        self.done.add(result.uid)
+        self.settle(self.judge(spec, result))
+
+    def judge(self, spec: Any, ran: TrialResult) -> TrialReproduction:
+        from machinable.compare import compare_trials
+
+        if not ran.passed:
+            reason = _last_line(ran.error)
+            detail = f"the re-run {ran.status}" + (f": {reason}" if reason else "")
+            return TrialReproduction(
+                spec.node_id, spec.uid, FAILED, detail, seed=spec.seed, duration=ran.duration
+            )
+        try:
+            rerun = self.scratch.get(self.stored.id)
+            difference = compare_trials(
+                self.stored.trial(spec.uid), rerun.trial(spec.uid), self.rtol, self.atol
+            )
+        except Exception as exc:  # e.g. a stored .npy without numpy here: this trial cannot be judged
+            detail = f"cannot compare the results: {type(exc).__name__}: {exc}"
+            return TrialReproduction(
+                spec.node_id, spec.uid, FAILED, detail, seed=spec.seed, duration=ran.duration
+            )
+        if difference is None:
+            return TrialReproduction(
+                spec.node_id, spec.uid, REPRODUCED, seed=spec.seed, duration=ran.duration
+            )
+        return TrialReproduction(
+            spec.node_id,
+            spec.uid,
+            DIFFERS,
+            difference.describe(),
+            difference,
+            seed=spec.seed,
+            duration=ran.duration,
+        )
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+@contextmanager
+def _code(stored: StoredExecution, from_backup: bool, project: Any) -> Iterator[Path]:
+    """The project folder whose code the re-run imports, with no stale module of it left in ``sys.modules``."""
+    from machinable.rerun import extracted_backup, forget_modules, project_root
+
+    if from_backup:
+        current = None
+        try:
+            current = project_root(stored, project)
+        except Exception:  # with a backup, the current project may be gone: that is fine
+            pass
+        with extracted_backup(stored, current) as folder:
+            yield folder
+        return
+    root = project_root(stored, project)
+    forget_modules(root)  # "the current code" is what is on disk now, not what this process imported before
+    yield root
