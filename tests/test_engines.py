@@ -462,3 +462,53 @@ def test_a_reused_execution_id_on_the_process_engine_writes_into_its_own_folder(
     assert stored.folder == execution.folder
     assert [t.status for t in stored.trials] == ["passed"]
     assert [r["x"] for r in stored.trials[0].records] == [1]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_process_workers_do_not_outlive_a_controller_killed_with_sigkill(make_project):
+    root = make_project(
+        "components:\n  - sleepy\n",
+        {
+            "sleepy.py": "import time\nimport machinable as ml\nclass Sleepy(ml.Component):\n    def on_execute(self):\n        time.sleep(30)\n"
+        },
+    )
+    script = "import machinable as ml; ml.execute(ml.Task().component('sleepy').repeat(2), engine='process:2', echo=False)"
+    controller = subprocess.Popen([sys.executable, "-c", script], cwd=root)
+    try:
+        deadline = time.time() + 20
+        while len(workers := _children(controller.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(workers) >= 2
+        time.sleep(0.5)  # the workers are inside their trials
+        controller.kill()
+        controller.wait()
+        deadline = time.time() + 10
+        while (
+            any(os.path.exists(f"/proc/{w}") and _state(w) != "Z" for w in workers) and time.time() < deadline
+        ):
+            time.sleep(0.1)
+        assert not [w for w in workers if os.path.exists(f"/proc/{w}") and _state(w) != "Z"]
+    finally:
+        controller.kill()
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -324,6 +324,7 @@ def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContex
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
     signal.signal(signal.SIGTERM, _interrupt)
+    _die_with_parent()
     crash_log = open(crash_file, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     faulthandler.disable()
     for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL"):  # no inherited crash handlers (Ray's)
@@ -351,6 +352,17 @@ def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContex
         close_environment()
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def _die_with_parent() -> None:
+    """Stop when the controller dies, even by SIGKILL: forked siblings hold its pipe ends, so no EOF comes."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the controller died before the request above took effect
+        os._exit(0)
 
 
 def _send(conn: Connection, result: TrialResult) -> None:
