@@ -94,6 +94,17 @@ def test_last_failed_reruns_only_the_failures(broken_project: Path):
     assert re.fullmatch(r"=+ 1 failed, 5 deselected in \S+ s =+", final_line(again))
 
 
+def test_last_failed_reruns_a_failure_with_the_seed_it_failed_with(broken_project: Path):
+    first = run_subprocess(broken_project)
+    again = run_subprocess(broken_project, "--lf")
+    header = re.compile(r"^execution (\w{6}) \(seed (\d+)\)", re.M)
+    trial_seed = re.compile(r"^seed (\d+), trial", re.M)
+    assert header.search(again.out).groups() == header.search(first.out).groups()
+    assert trial_seed.search(again.out).group(1) == trial_seed.search(first.out).group(1)
+    fresh = run_subprocess(broken_project, "--lf", "--seed", "7")
+    assert header.search(fresh.out).group(2) != header.search(first.out).group(2)
+
+
 def test_last_failed_without_failures_runs_everything_and_says_so(project: Path):
     assert run_subprocess(project).ret == 0
     result = run_subprocess(project, "--lf")

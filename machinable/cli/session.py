@@ -72,14 +72,21 @@ class Session:
 
     def _seed(self, text: str | None) -> int | str | None:
         if text is None:
+            # --lf re-runs the last failures with the seeds they failed with, unless --seed says otherwise.
+            if getattr(self.config.option, "last_failed", False) and self._last_execution() is not None:
+                return self._last_execution()
             return None
         if text.strip().lower() == "last":
-            cache = self.config.cache
-            last = cache.get(LAST_EXECUTION_KEY) if cache is not None else None
-            if not isinstance(last, dict) or not isinstance(last.get("id"), str):
+            last = self._last_execution()
+            if last is None:
                 raise UsageError("--seed last: no previous execution is recorded in .machinable_cache")
-            return last["id"]
+            return last
         return text
+
+    def _last_execution(self) -> str | None:
+        cache = self.config.cache
+        last = cache.get(LAST_EXECUTION_KEY) if cache is not None else None
+        return last["id"] if isinstance(last, dict) and isinstance(last.get("id"), str) else None
 
     # -- collection ---------------------------------------------------------------------------------------------
     def collect(self) -> None:
