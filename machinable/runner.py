@@ -313,20 +313,13 @@ def run_trial(spec: TrialSpec, env: TrialEnvironment) -> TrialResult:
     tw.stop_heartbeat()
     tw.write_status(outcome=status, finished=finished, error=error)
     tw.close()
-    result = TrialResult(
-        node_id=spec.node_id,
-        uid=spec.uid,
-        component=spec.component,
-        config=spec.config,
-        versions=spec.versions,
-        seed=spec.seed,
-        status=status,
-        error=error,
+    result = TrialResult.of(
+        spec,
+        status,
+        error,
         records=record.rows,
         started=started,
         finished=finished,
-        repeat_number=spec.repeat_number,
-        repeat_total=spec.repeat_total,
         flags=flags.to_dict(),
         files=tw.export(remove=True) if env.ship_files else None,  # shipped: the worker keeps no copy
     )

@@ -97,6 +97,23 @@ class TrialResult:
     output: str = ""
     _stored: Any = field(default=None, repr=False, compare=False)
 
+    @classmethod
+    def of(cls, spec: TrialSpec, status: str, error: str | None, **fields: Any) -> TrialResult:
+        """The result of running ``spec``; ``fields`` are the remaining attributes (records, timings ...)."""
+        return cls(
+            node_id=spec.node_id,
+            uid=spec.uid,
+            component=spec.component,
+            config=spec.config,
+            versions=spec.versions,
+            seed=spec.seed,
+            status=status,
+            error=error,
+            repeat_number=spec.repeat_number,
+            repeat_total=spec.repeat_total,
+            **fields,
+        )
+
     @property
     def duration(self) -> float:
         if self.started is None or self.finished is None:

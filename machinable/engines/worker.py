@@ -162,20 +162,8 @@ def lost_result(
     started = fields["started"]
     tw.write_status(**fields)
     tw.close()
-    return TrialResult(
-        node_id=spec.node_id,
-        uid=spec.uid,
-        component=spec.component,
-        config=spec.config,
-        versions=spec.versions,
-        seed=spec.seed,
-        status=status,
-        error=error,
-        started=started,
-        finished=finished,
-        repeat_number=spec.repeat_number,
-        repeat_total=spec.repeat_total,
-        flags=trial_flags(spec, context.execution_id),
+    return TrialResult.of(
+        spec, status, error, started=started, finished=finished, flags=trial_flags(spec, context.execution_id)
     )
 
 
