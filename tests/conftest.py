@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_ray"]
-
 
 @pytest.fixture(autouse=True)
 def _isolated_imports(monkeypatch, tmp_path_factory):
