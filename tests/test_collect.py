@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -248,16 +247,13 @@ def test_hidden_and_virtualenv_folders_are_not_searched(tmp_path: Path):
     assert [p.relative_to(root).as_posix() for p in found.component_modules] == ["components/c.py"]
 
 
-def test_ten_thousand_trials_collect_quickly(tmp_path: Path):
-    # DESIGN.md §7: 1,000 components x 10 parametrizations under 1 s (benchmarks/ measures it precisely;
-    # the bound here is loose so that a busy CI machine does not fail it).
+def test_a_thousand_parametrized_components_give_ten_thousand_trials(tmp_path: Path):
+    # The time this takes is measured by benchmarks/run.py (DESIGN.md §7), not here.
     classes = "".join(
         f"@ml.parametrize('lr', {[j / 10 for j in range(10)]})\nclass C{i}(ml.Component):\n    pass\n\n"
         for i in range(1000)
     )
     proj = project(tmp_path, {"components/many.py": "import machinable as ml\n\n" + classes})
-    start = time.perf_counter()
     result = collect(proj, global_seed=1)
-    elapsed = time.perf_counter() - start
     assert len(result.items) == 10_001
-    assert elapsed < 3.0
+    assert len({item.node_id for item in result.items}) == 10_001

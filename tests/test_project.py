@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,27 +114,6 @@ def test_resolved_configurations_are_plain_dicts(tmp_path: Path) -> None:
     project = make_project(tmp_path, "components:\n  - a:\n      data: {name: mnist}\n")
     config = project.config("a", {"data": {"size": 1}})
     assert type(config) is dict and type(config["data"]) is dict
-
-
-def test_ten_thousand_resolutions_take_well_under_a_second(tmp_path: Path) -> None:
-    project = make_project(
-        tmp_path,
-        """
-        components:
-          - optimization:
-              learning_rate: 0.001
-              data: {name: cifar10, augmentation: False}
-              width: 8
-              head: {units: $self.width}
-              ~mnist: {data: {name: mnist}}
-              ~alexnet: {learning_rate: 0.1, data: {name: imagenet}}
-        """,
-    )
-    version = ("~alexnet", "~mnist", {"learning_rate": 0.5})
-    start = time.perf_counter()
-    for _ in range(10_000):
-        project.resolve("optimization", version)
-    assert time.perf_counter() - start < 0.5
 
 
 # -- loading component code --------------------------------------------------------------------------------------
