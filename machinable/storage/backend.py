@@ -81,6 +81,21 @@ def _tmp_name(path: str) -> str:
     return f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """``open(path, 'wb').write(data)`` in three system calls: a file object's own stat, tty and seek probes
+    (and its buffer) are a third of what writing a small JSON file costs, three times per trial."""
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 class LocalBackend(Backend):
     is_local = True
 
@@ -91,8 +106,7 @@ class LocalBackend(Backend):
         if atomic:
             tmp = _tmp_name(path)
             try:
-                with open(tmp, "wb") as f:
-                    f.write(data)
+                _write_file(tmp, data)
                 os.replace(tmp, path)
             except BaseException:
                 # A full disk or a Ctrl-C must not leave temp files behind.
@@ -102,8 +116,7 @@ class LocalBackend(Backend):
                     pass
                 raise
         else:
-            with open(path, "wb") as f:
-                f.write(data)
+            _write_file(path, data)
 
     def open_append(self, path: str, *, buffered: bool = False) -> Appender:
         # Unbuffered: each write() is one append syscall, so a killed process loses at most a partial line.

@@ -15,7 +15,6 @@ import io
 import itertools
 import json
 import os
-import posixpath
 import threading
 from collections.abc import Mapping
 from typing import Any, final
@@ -62,6 +61,7 @@ class ExecutionWriter:
         self.path = self._io.join(location.root, self.folder)
         self._ready = False
         self._info: dict[str, Any] | None = None
+        self._encoded: dict[str, str] = {}  # top-level key -> its JSON value as last written
 
     @classmethod
     def claim(cls, location: StorageLocation, execution_id: str) -> ExecutionWriter:
@@ -86,14 +86,28 @@ class ExecutionWriter:
         return self._io.isfile(self._io.join(self.path, EXECUTION_JSON))
 
     def write_execution(self, info: Mapping[str, Any]) -> None:
-        """Merge ``info`` into ``execution.json`` (called at start and again at finish)."""
+        """Merge ``info`` into ``execution.json`` (called at start and again at finish); values are encoded
+        when they are given, so mutating them afterwards does not change the file."""
         if self._info is None:
             self._info = self._read_info()
         self._info.update(info)
+        for key in info:
+            self._encoded.pop(key, None)
         self._prepare()
-        self._io.write_bytes(
-            self._io.join(self.path, EXECUTION_JSON), dumpb(self._info, pretty=True), atomic=True
-        )
+        self._io.write_bytes(self._io.join(self.path, EXECUTION_JSON), self._execution_json(), atomic=True)
+
+    def _execution_json(self) -> bytes:
+        """``dumpb(info, pretty=True)``, re-encoding only the keys that changed: the finishing update must not
+        encode the whole plan (every trial's configuration) a second time."""
+        info = self._info or {}
+        if not info or not all(isinstance(key, str) for key in info):
+            return dumpb(info, pretty=True)
+        encoded = self._encoded
+        for key, value in info.items():
+            if key not in encoded:
+                encoded[key] = dumps(value)
+        body = ",\n".join(f" {dumps(key)}: {encoded[key]}" for key in info)
+        return ("{\n" + body + "\n}\n").encode("utf-8")
 
     def _read_info(self) -> dict[str, Any]:
         try:
@@ -243,6 +257,9 @@ class TrialWriter:
         self.uid = check_segment(uid, "trial uid")
         self._io = execution._io
         self.path = self._io.join(execution.path, uid)
+        # Every file name inside the folder is a normalized relative path (constants, checked scopes and store
+        # names): prefix + name is the backend's join, without its cost on the per-trial path.
+        self._prefix = self._io.join(self.path, "")
         self._ready = False
         self._subdirs: set[str] = set()
         self._lock = threading.Lock()
@@ -263,12 +280,12 @@ class TrialWriter:
             self.execution._prepare()
             self._io.makedirs(self.path)
             self._ready = True
-        parent = posixpath.dirname(rel)
+        parent = rel.rpartition("/")[0]
         if parent and parent not in self._subdirs:
-            self._io.makedirs(self._io.join(self.path, parent))
+            self._io.makedirs(self._prefix + parent)
             self._subdirs.add(parent)
         self._written.add(rel)
-        return self._io.join(self.path, rel)
+        return self._prefix + rel
 
     def _write(self, rel: str, data: bytes) -> None:
         self._io.write_bytes(self._prepare(rel), data, atomic=True)

@@ -1,0 +1,90 @@
+"""The synthetic projects of the benchmarks, written into a folder (run.py uses a temporary one).
+
+* ``collection``: 1,000 components declared in machinable.yaml (aliases into ten modules of a ``models``
+  package, 100 component classes each), every one with a nested default configuration, a named version and
+  ``@ml.parametrize`` over 10 learning rates: 10,000 trials when the project is collected.
+* ``trivial``: ``noop`` (one record row, the floor writes the same row) and ``rows`` (ten record rows).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+COMPONENTS = 1000
+MODULES = 10
+PARAMETRIZATIONS = 10
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def collection_project(root: Path, components: int = COMPONENTS, modules: int = MODULES) -> Path:
+    """1,000 components x 10 parametrizations (see the module docstring)."""
+    per_module = components // modules
+    yaml = ["components:"]
+    files: dict[str, str] = {"models/__init__.py": ""}
+    rates = ", ".join(repr(10.0**-k) for k in range(1, PARAMETRIZATIONS + 1))
+    for m in range(modules):
+        source = ["import machinable as ml", ""]
+        for c in range(m * per_module, (m + 1) * per_module):
+            name = f"c{c:04d}"
+            yaml += [
+                f"  - models.m{m:02d}={name}:",
+                "      learning_rate: 0.001",
+                f"      width: {8 + c % 7}",
+                "      data: {name: cifar10, batch_size: 32, augmentation: false}",
+                "      ~small:",
+                "        width: 4",
+            ]
+            source += [
+                "",
+                f"@ml.parametrize('learning_rate', [{rates}])",
+                f"class {name}(ml.Component):",
+                "    def on_execute(self):",
+                "        self.record['loss'] = self.config.learning_rate",
+                "        self.record.save()",
+                "",
+            ]
+        files[f"models/m{m:02d}.py"] = "\n".join(source)
+    files["machinable.yaml"] = "\n".join(yaml) + "\n"
+    return _write(root, files)
+
+
+def trivial_project(root: Path) -> Path:
+    """``noop``: one record row per trial; ``rows``: ``rows`` record rows (default 10)."""
+    return _write(
+        root,
+        {
+            "machinable.yaml": """
+                components:
+                  - noop:
+                  - rows:
+                      rows: 10
+            """,
+            "noop.py": """
+                import machinable as ml
+
+                class Noop(ml.Component):
+                    def on_execute(self):
+                        self.record["x"] = 1
+                        self.record.save()
+            """,
+            "rows.py": """
+                import machinable as ml
+
+                class Rows(ml.Component):
+                    def on_execute(self):
+                        for i in range(self.config.rows):
+                            self.record["i"] = i
+                            self.record["loss"] = 1.0 / (i + 1)
+                            self.record.save()
+            """,
+        },
+    )

@@ -1,0 +1,423 @@
+"""machinable's benchmarks: every figure of DESIGN.md §7, each the median of several runs in fresh processes.
+
+    python benchmarks/run.py [--quick] [--runs N] [--only NAME[,NAME...]] [--json PATH]
+
+Groups (``--only``): ``import``, ``collect``, ``trivial``, ``disk``, ``engines``. The synthetic projects are
+written to a temporary folder (``benchmarks/projects.py``); each run of a workload is a new interpreter
+(``benchmarks/workloads.py``), so no cache of one run helps the next. The table shows each median beside its
+target; the exit code is 1 when a target is missed, 3 when a workload failed (2: a usage error).
+
+Figures, and how each is taken:
+
+* ``import``: wall time of ``python -c "import machinable"`` (``python -c pass`` shown beside it), and the
+  modules that must not be imported by it (Ray, numpy, fsspec's backends, s3fs ...).
+* ``collect``: ``Project(root)`` + the collector (``machinable.collect.collect``, what the command runs) on
+  1,000 components x 10 parametrizations, timed inside the process; peak memory is that process's
+  ``ru_maxrss`` (interpreter included, so an upper bound); the wall time of ``machinable --collect-only -q``
+  in the project is shown as a note.
+* ``trivial``: ``ml.execute`` of 10,000 trivial trials (one record row each), local engine, memory storage;
+  the floor is a plain loop writing one JSON Lines file per trial on local disk.
+* ``disk``: 1,000 trials of 10 record rows each on local-disk storage; the floor writes the same rows.
+* ``engines``: 4 CPU-bound ~1 s trials on ``local``, ``process:2`` and ``ray`` (num_cpus=2; Ray's start not
+  counted): speed-up = local / engine; per-trial overhead = trivial trials one at a time on ``process:1`` and
+  ``ray`` minus ``local``, per trial (``benchmarks/engines.py`` has the projects and timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import projects  # noqa: E402
+
+GROUPS = ("import", "collect", "trivial", "disk", "engines")
+# Imported by ``import machinable`` = a target missed (DESIGN.md §7: no ray, fsspec backends, numpy).
+FORBIDDEN = ("ray", "numpy", "torch", "pandas", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "boto3")
+FORBIDDEN_PREFIXES = ("fsspec.implementations",)
+
+
+@dataclass
+class Figure:
+    name: str
+    label: str
+    value: float | None
+    unit: str
+    target: str
+    ok: bool | None  # None: reported, no target
+    samples: list[float] = field(default_factory=list)
+    note: str = ""
+
+
+class WorkloadError(RuntimeError):
+    pass
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("MACHINABLE_MODE", None)
+    env.pop("COVERAGE_PROCESS_START", None)
+    return env
+
+
+def child(name: str, *args: Any, cwd: Path) -> dict[str, Any]:
+    """Run one workload in a fresh interpreter; its figures come back as the last line of its output."""
+    command = [sys.executable, str(HERE / "workloads.py"), name, *map(str, args)]
+    proc = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        raise WorkloadError(f"workload {name} failed (exit {proc.returncode}):\n  " + "\n  ".join(tail))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def wall(command: list[str], cwd: Path) -> float:
+    """Wall time of ``command`` in seconds (it must succeed)."""
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise WorkloadError(f"{' '.join(command)} exited {proc.returncode}: {proc.stderr.decode()[-800:]}")
+    return elapsed
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# -- groups --------------------------------------------------------------------------------------------------
+
+
+def bench_import(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    n = max(runs * 3, 5)  # cheap and noisy: more samples
+    python = sys.executable
+    base = [wall([python, "-c", "pass"], tmp) * 1000 for _ in range(n)]
+    samples = [wall([python, "-c", "import machinable"], tmp) * 1000 for _ in range(n)]
+    probe = (
+        "import json, sys; import machinable; import machinable as ml; ml.Task; ml.execute; ml.Storage; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [python, "-c", probe], cwd=tmp, env=_env(), capture_output=True, text=True, check=True
+    )
+    modules = json.loads(out.stdout)
+    offenders = sorted(m for m in modules if m.split(".")[0] in FORBIDDEN or m.startswith(FORBIDDEN_PREFIXES))
+    value = median(samples)
+    shown = ", ".join(offenders[:8]) + (" ..." if len(offenders) > 8 else "") if offenders else "none"
+    return [
+        Figure(
+            "import",
+            'python -c "import machinable"',
+            value,
+            "ms",
+            "< 150 ms",
+            value < 150,
+            samples,
+            f"python -c pass: {median(base):.0f} ms",
+        ),
+        Figure(
+            "import-modules",
+            "heavy modules after import (+ml.execute, ml.Storage)",
+            float(len(offenders)),
+            "",
+            "none",
+            not offenders,
+            note=f"{shown}; fsspec core: {'yes' if 'fsspec' in modules else 'no'}; {len(modules)} modules",
+        ),
+    ]
+
+
+def bench_collect(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    root = projects.collection_project(tmp / "collection")
+    results = [child("collect", root, cwd=tmp) for _ in range(runs)]
+    for r in results:
+        if r["trials"] != projects.COMPONENTS * projects.PARAMETRIZATIONS:
+            raise WorkloadError(f"collected {r['trials']} trials, expected 10,000")
+    # The console script beside this interpreter: a version manager's shim (pyenv) would add its own start-up.
+    script = Path(sys.executable).with_name("machinable")
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "machinable"]
+    cli += ["--collect-only", "-q"]
+    walls = [wall(cli, root) for _ in range(runs)]
+    seconds = [r["seconds"] for r in results]
+    rss = [r["maxrss_mb"] for r in results]
+    after_import = median([r["rss_after_import_mb"] for r in results])
+    return [
+        Figure(
+            "collect",
+            "collect 10,000 trials (1,000 components x 10)",
+            median(seconds),
+            "s",
+            "< 1 s",
+            median(seconds) < 1.0,
+            seconds,
+            f"`machinable --collect-only -q`: {median(walls):.2f} s wall",
+        ),
+        Figure(
+            "collect-memory",
+            "peak memory collecting 10,000 trials",
+            median(rss),
+            "MB",
+            "< 200 MB",
+            median(rss) < 200,
+            rss,
+            f"ru_maxrss of the process (after import: {after_import:.0f} MB)",
+        ),
+    ]
+
+
+def _floor(tmp: Path, trials: int, rows: int) -> float:
+    return child("floor", tmp / f"floor-{time.monotonic_ns()}", trials, rows, cwd=tmp)["seconds"]
+
+
+def _interleaved(runs: int, tmp: Path, run: Callable[[], float], trials: int, rows: int) -> tuple[list, list]:
+    """``runs`` times: machinable's run, then the floor's.
+
+    Nothing is deleted until every run is done: on this machine's ext4 (mounted with ``discard``) deleting
+    thousands of files slows every file created for a while after (1,000 trials x 10 rows: 0.55 s; 1.4 s right
+    after deleting 3,000 trial folders; 4 s after 50,000 files).
+    """
+    seconds, floor = [], []
+    for _ in range(runs):
+        seconds.append(run())
+        floor.append(_floor(tmp, trials, rows))
+    return seconds, floor
+
+
+def _floor_figure(name: str, value: float, floor: list[float]) -> Figure:
+    return Figure(
+        f"{name}-floor",
+        "  floor: plain loop, one .jsonl per trial",
+        median(floor),
+        "s",
+        "",
+        None,
+        floor,
+        f"machinable / floor = {value / median(floor):.2f}",
+    )
+
+
+def bench_trivial(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    root = projects.trivial_project(tmp / "trivial")
+    seconds, floor = _interleaved(
+        runs, tmp, lambda: child("trivial", root, 10_000, cwd=tmp)["seconds"], 10_000, 1
+    )
+    value = median(seconds)
+    return [
+        Figure(
+            "trivial",
+            "10,000 trivial trials, local engine, memory",
+            value,
+            "s",
+            "< 5 s",
+            value < 5.0,
+            seconds,
+            f"{value / 10_000 * 1e6:.0f} us/trial",
+        ),
+        _floor_figure("trivial", value, floor),
+    ]
+
+
+def bench_disk(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    root = projects.trivial_project(tmp / "trivial")
+
+    def run() -> float:
+        return child("disk", root, 1000, tmp / f"results-{time.monotonic_ns()}", cwd=tmp)["seconds"]
+
+    seconds, floor = _interleaved(runs, tmp, run, 1000, 10)
+    value = median(seconds)
+    return [
+        Figure(
+            "disk",
+            "1,000 trials x 10 record rows, local disk",
+            value,
+            "s",
+            "< 3 s",
+            value < 3.0,
+            seconds,
+            f"{value / 1000 * 1e3:.2f} ms/trial",
+        ),
+        _floor_figure("disk", value, floor),
+    ]
+
+
+def bench_engines(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    runs = min(runs, 2) if quick else runs  # each run starts a Ray: ~15 s
+    speed = [child("speedup", 4, cwd=tmp) for _ in range(runs)]
+    local = median([s["local"] for s in speed])
+    trials = 50 if quick else 200
+    over = [child("overhead", trials, cwd=tmp) for _ in range(runs)]
+    local_ms = median([o["local"] for o in over])
+    figures = []
+    for engine, limit in (("process", 20.0), ("ray", 50.0)):
+        wall_ = median([s[engine] for s in speed])
+        figures.append(
+            Figure(
+                f"{engine}-speedup",
+                f"{engine} engine speed-up, 4 x 1 s CPU, 2 at a time",
+                local / wall_,
+                "x",
+                ">= 1.8x",
+                local / wall_ >= 1.8,
+                [s["local"] / s[engine] for s in speed],
+                f"local {local:.2f} s, {engine} {wall_:.2f} s"
+                + (_ray_note(speed) if engine == "ray" else ""),
+            )
+        )
+        extra = [o[engine] - o["local"] for o in over]
+        figures.append(
+            Figure(
+                f"{engine}-overhead",
+                f"{engine} engine overhead per trial",
+                median(extra),
+                "ms",
+                f"< {limit:.0f} ms",
+                median(extra) < limit,
+                extra,
+                f"{trials} trivial trials one at a time, minus local ({local_ms:.2f} ms)",
+            )
+        )
+    return figures
+
+
+def _ray_note(speed: list[dict[str, Any]]) -> str:
+    again = median([s["ray_again"] for s in speed])
+    init = median([s["ray_start"] for s in speed])
+    workers = median([s["workers_start"] for s in speed])
+    return f" (next run {again:.2f} s); not counted: ray.init {init:.1f} s + its workers {workers:.1f} s"
+
+
+BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
+    "import": bench_import,
+    "collect": bench_collect,
+    "trivial": bench_trivial,
+    "disk": bench_disk,
+    "engines": bench_engines,
+}
+
+
+# -- report --------------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    if unit == "x":
+        return f"{value:.2f}x"
+    return f"{value:g}"
+
+
+def table(figures: list[Figure]) -> str:
+    rows = [("figure", "median", "target", "", "note")]
+    for f in figures:
+        status = "" if f.ok is None else ("ok" if f.ok else "MISSED")
+        rows.append((f.label, _fmt(f.value, f.unit), f.target, status, f.note))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append(
+            "  ".join(
+                c.ljust(w) if j != 1 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=False))
+            )
+            + "  "
+            + r[4]
+        )
+        if i == 0:
+            lines.append("-" * (sum(widths) + 8 + len("note")))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/run.py",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer runs (3; engines 2) and fewer overhead trials"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs per figure, each in a fresh process (default 5)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"only these groups (repeat or comma-separate): {', '.join(GROUPS)}",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    args = parser.parse_args(argv)
+    args.only = [n.strip() for item in args.only for n in item.split(",") if n.strip()] or list(GROUPS)
+    unknown = [n for n in args.only if n not in GROUPS]
+    if unknown:
+        parser.error(f"unknown --only {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    if args.runs is None:
+        args.runs = 3 if args.quick else 5
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    figures: list[Figure] = []
+    failures: list[str] = []
+    machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    print(f"machinable benchmarks: {args.runs} runs per figure (median), {machine}")
+    with tempfile.TemporaryDirectory(prefix="machinable-bench-") as folder:
+        tmp = Path(folder)
+        for name in args.only:
+            start = time.perf_counter()
+            try:
+                found = BENCHES[name](args.runs, tmp, args.quick)
+            except WorkloadError as exc:
+                failures.append(str(exc))
+                print(f"  {name}: FAILED\n{exc}", file=sys.stderr)
+                continue
+            figures.extend(found)
+            print(f"  {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print()
+    print(table(figures))
+    missed = [f for f in figures if f.ok is False]
+    if args.json:
+        report = {
+            "date": datetime.date.today().isoformat(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "runs": args.runs,
+            "quick": args.quick,
+            "figures": [asdict(f) for f in figures],
+            "failures": failures,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    if failures:
+        print(f"\n{len(failures)} workload(s) failed")
+        return 3
+    if missed:
+        print(f"\nmissed: {', '.join(f.name for f in missed)}")
+        return 1
+    print("\nevery target met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
