@@ -63,7 +63,9 @@ import machinable as ml
 class Misbehave(ml.Component):
     def on_execute(self):
         if self.config.mark:
-            Path(self.config.mark).write_text(str(os.getpid()))
+            # Written whole and renamed, so the test never reads a half-written pid.
+            Path(self.config.mark + ".tmp").write_text(str(os.getpid()))
+            os.replace(self.config.mark + ".tmp", self.config.mark)
         self.record["pid"] = os.getpid()
         self.record.save()
         how = self.config.how

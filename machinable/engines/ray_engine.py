@@ -17,6 +17,7 @@ inside it and, if it does not stop within ``kill_grace`` seconds, is cancelled w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -224,7 +225,6 @@ def connect(
     }
     if address == "local":
         options.update(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False)
-        runtime_env = _importable_here(runtime_env)
     elif num_cpus is not None or num_gpus is not None:
         raise UsageError(
             f"engine 'ray': num_cpus/num_gpus size a local Ray; the running cluster at '{address}' has its own"
@@ -233,24 +233,33 @@ def connect(
         options["runtime_env"] = dict(runtime_env)
     options.update(init)
     try:
-        ray.init(**options)
+        with _importable_here(address == "local"):
+            ray.init(**options)
     except ConnectionError as exc:
         raise UsageError(f"engine 'ray': cannot connect to the Ray cluster at '{address}': {exc}") from None
     return ray
 
 
-def _importable_here(runtime_env: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A local Ray's workers import machinable from where this process does (also from a source checkout)."""
+@contextlib.contextmanager
+def _importable_here(local: bool) -> Iterator[None]:
+    """A local Ray's workers import machinable from where this process does (also from a source checkout).
+
+    The raylet and the workers it prestarts inherit the environment of ``ray.init``; setting PYTHONPATH there,
+    rather than in a job ``runtime_env``, lets Ray use its prestarted workers instead of starting new ones.
+    """
     import machinable
 
-    env = dict(runtime_env or {})
-    env_vars = dict(env.get("env_vars") or {})
     home = os.path.dirname(os.path.dirname(os.path.abspath(machinable.__file__)))
-    path = env_vars.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-    if home not in path.split(os.pathsep):
-        env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (home, path) if p)
-    env["env_vars"] = env_vars
-    return env
+    before = os.environ.get("PYTHONPATH")
+    if local and home not in (before or "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (home, before) if p)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 def _quiet_worker_deaths(ray: Any) -> None:
