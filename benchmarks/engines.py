@@ -11,6 +11,8 @@ Prints two figures per engine (DESIGN.md §7, issue 6):
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import statistics
 import sys
 import tempfile
@@ -55,7 +57,9 @@ PROJECT = {
 
 
 def make_project() -> Path:
+    """A temporary project with the benchmark components, removed when this process exits."""
     root = Path(tempfile.mkdtemp(prefix="machinable-bench-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     for name, text in PROJECT.items():
         (root / name).write_text(textwrap.dedent(text))
     return root

@@ -7,11 +7,9 @@ measured by the ``import`` figure of run.py, never here.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import resource
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -97,12 +95,6 @@ def _engine_bench() -> Any:
     return engines
 
 
-def _cleaned_up(folder: Path) -> Path:
-    """``folder`` (a temporary project of benchmarks/engines.py), removed when this process exits."""
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
-
-
 def _start_workers(ray: Any, cpus: int = 2) -> None:
     """Make Ray start its worker processes (``ray.init`` returns before they exist): tasks that overlap."""
 
@@ -121,7 +113,7 @@ def speedup(trials: str = "4") -> dict[str, Any]:
     first machinable execution on that Ray, ``ray_again`` the next one (workers that ran machinable before).
     """
     bench = _engine_bench()
-    project = _cleaned_up(bench.make_project())
+    project = bench.make_project()
     start = time.perf_counter()
     ray = bench.connect(num_cpus=2)
     ray_start = time.perf_counter() - start
@@ -141,7 +133,7 @@ def speedup(trials: str = "4") -> dict[str, Any]:
 def overhead(trials: str = "200") -> dict[str, Any]:
     """Per-trial cost of trivial trials run one at a time, in ms: local, process:1, ray (1 in flight)."""
     bench = _engine_bench()
-    project = _cleaned_up(bench.make_project())
+    project = bench.make_project()
     bench.connect(num_cpus=2)
     n = int(trials)
     noop = bench.ml.Task().component("noop").repeat(n)
