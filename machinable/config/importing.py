@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -132,12 +133,15 @@ def _import_failed(owner: str, module: str, exc: BaseException) -> ComponentImpo
 def _forget_foreign(root: Path, module: str) -> None:
     """Drop a same-named module imported from another project, so ``module`` comes from *this* root."""
     parts = module.split(".")
+    prefix = os.path.join(str(root), "")
     for depth in range(1, len(parts) + 1):
         name = ".".join(parts[:depth])
         loaded = sys.modules.get(name)
         if loaded is None:
             return
         origin = getattr(loaded, "__file__", None)
+        if origin is not None and origin.startswith(prefix):
+            continue  # imported from this root: the common case, decided without touching the file system
         if origin is None or module_file(root, name) is None:
             return
         try:
