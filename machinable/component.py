@@ -26,11 +26,16 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class FlagError(MachinableError, KeyError):
-    """A flag that is not set (a KeyError too, so ``flags.get`` works)."""
+class FlagError(MachinableError, KeyError, AttributeError):
+    """A flag that is not set: a KeyError for ``flags.get`` and ``flags['X']``, an AttributeError for
+    ``hasattr(flags, 'X')`` and ``getattr(flags, 'X', default)``."""
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+#: The flags machinable sets on every trial; a task cannot set them.
+RESERVED_FLAGS = ("SEED", "EXECUTION_ID", "TRIAL_ID", "NODE_ID", "COMPONENT", "REPEAT_NUMBER", "REPEAT_TOTAL")
 
 
 class Flags(Mapping[str, Any]):
@@ -54,9 +59,13 @@ class Flags(Mapping[str, Any]):
             ) from None
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("__"):
+        if key.startswith("__") or key == "_data":
+            # Python's protocol probes, and '_data' before __init__ ran (copy and pickle build empty objects).
             raise AttributeError(key)
         return self[key]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Flags, (self._data,))
 
     def __setattr__(self, key: str, value: Any) -> None:
         self._data[key] = value

@@ -262,7 +262,7 @@ def execute(
 
     refuse_while_collecting()  # importing a module for collection must never start an execution
     from machinable.engines.base import make_engine
-    from machinable.fixtures import project_fixtures
+    from machinable.fixtures import check_definitions, project_fixtures
     from machinable.plan import plan_task
     from machinable.plugins import default_plugin_manager
     from machinable.storage import open_storage
@@ -275,6 +275,7 @@ def execute(
     eng = make_engine(engine, pm)
     fixture_defs = project_fixtures(proj.root)
     specs = plan_task(plan, proj, ids.decode(execution_id), fixtures=fixture_defs)
+    check_definitions(fixture_defs.values())  # a fixture asking for a missing one: an error before anything runs
     location = open_storage(None if dev else storage, dev_mode=dev)
     execution, writer = start_execution(specs, proj, location, execution_id, eng, pm, name=plan.name)
     run_specs(specs, execution, writer, eng, pm, fixtures=fixture_defs.values(), echo=echo, timeout=timeout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,8 @@ class FixtureDef:
     module: str
     attribute: str
     scope: str
-    params: tuple[str, ...]
+    params: tuple[str, ...]  # the parameters fixtures are injected into (not *args / **kwargs)
+    defaults: tuple[str, ...] = ()  # those of ``params`` with a default: injected only if such a fixture exists
 
     def load(self) -> Callable[..., Any]:
         target: Any = importlib.import_module(self.module)
@@ -49,16 +51,25 @@ def fixture(func: F | None = None, *, scope: str = "trial", name: str | None = N
         raise UsageError(f"fixture scope must be one of {', '.join(SCOPES)}, not {scope!r}")
 
     def mark(f: F) -> F:
+        params = injectable(inspect.signature(f))
         f.__machinable_fixture__ = FixtureDef(  # type: ignore[attr-defined]
             name=name or f.__name__,
             module=f.__module__,
             attribute=f.__qualname__,
             scope=scope,
-            params=tuple(inspect.signature(f).parameters),
+            params=tuple(p.name for p in params),
+            defaults=tuple(p.name for p in params if p.default is not p.empty),
         )
         return f
 
     return mark(func) if func is not None else mark
+
+
+def injectable(signature: inspect.Signature) -> list[inspect.Parameter]:
+    """The parameters that fixtures may fill: every one but ``*args`` and ``**kwargs``."""
+    return [
+        p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def fixtures_in(namespace: Mapping[str, Any]) -> list[FixtureDef]:
@@ -72,16 +83,23 @@ def check_definitions(defs: Iterable[FixtureDef]) -> None:
     known = set(BUILTIN) | set(by_name)
     for d in by_name.values():
         for p in d.params:
-            if p not in known:
+            if p not in known and p not in d.defaults:
                 raise CollectionError(
                     f"fixture '{d.name}' asks for fixture '{p}', which does not exist{did_you_mean(p, known)}"
+                )
+            # A session value is made once: built from one trial's value it would leak into every other trial.
+            if d.scope == "session" and (p in BUILTIN or (p in by_name and by_name[p].scope != "session")):
+                raise CollectionError(
+                    f"session fixture '{d.name}' asks for '{p}', which is made anew for every trial; "
+                    f"give '{d.name}' scope='trial' or stop asking for '{p}'"
                 )
 
     def visit(name: str, path: tuple[str, ...]) -> None:
         if name in path:
             raise CollectionError(f"fixtures depend on each other in a cycle: {' -> '.join((*path, name))}")
         for p in by_name[name].params if name in by_name else ():
-            visit(p, (*path, name))
+            if p in known:
+                visit(p, (*path, name))
 
     for name in by_name:
         visit(name, ())
@@ -97,6 +115,16 @@ class FixtureManager:
 
     def names(self) -> tuple[str, ...]:
         return (*BUILTIN, *self.defs)
+
+    def arguments(
+        self, signature: inspect.Signature, builtins: Mapping[str, Callable[[], Any]], teardown: list[Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """(positional, keyword) arguments for a functional component's ``signature``: a fixture for every
+        parameter that names one; a parameter with a default that names none keeps its default."""
+        params = [p for p in injectable(signature) if p.name in builtins or p.name in self.defs or p.default is p.empty]
+        values = self.resolve([p.name for p in params], builtins, teardown)
+        positional = [values[p.name] for p in params if p.kind is p.POSITIONAL_ONLY]
+        return positional, {p.name: values[p.name] for p in params if p.kind is not p.POSITIONAL_ONLY}
 
     def resolve(
         self, wanted: Iterable[str], builtins: Mapping[str, Callable[[], Any]], teardown: list[Any]
@@ -114,7 +142,8 @@ class FixtureManager:
             else:
                 d = self.defs[name]
                 func = d.load()
-                result = func(**{p: get(p) for p in d.params})
+                given = [p for p in d.params if p not in d.defaults or p in builtins or p in self.defs]
+                result = func(**{p: get(p) for p in given})
                 if inspect.isgenerator(result):
                     (self._session_teardown if d.scope == "session" else teardown).append(result)
                     result = next(result)
@@ -127,18 +156,37 @@ class FixtureManager:
 
     @staticmethod
     def finish(generators: list[Any]) -> None:
-        """Run the code after ``yield`` of each fixture, last set up first torn down."""
+        """Run the code after ``yield`` of each fixture, last set up first torn down.
+
+        Every teardown runs even when one fails (each releases its own resource); the first failure is raised
+        after all of them ran.
+        """
+        failure: BaseException | None = None
         while generators:
             gen = generators.pop()
             try:
                 next(gen)
             except StopIteration:
                 continue
-            raise CollectionError(f"fixture {gen.__name__} yielded more than once")
+            except Exception as exc:
+                failure = failure or exc
+                continue
+            gen.close()
+            failure = failure or UsageError(f"fixture '{gen.__name__}' yielded more than once; yield one value")
+        if failure is not None:
+            raise failure
 
     def close(self) -> None:
-        self.finish(self._session_teardown)
-        self._session.clear()
+        """Tear the session fixtures down. A failure is reported as a warning, never raised: every trial has
+        finished and been stored by now, and the caller must still get its results."""
+        try:
+            self.finish(self._session_teardown)
+        except Exception as exc:
+            warnings.warn(
+                f"machinable: session fixture teardown failed: {type(exc).__name__}: {exc}", RuntimeWarning, 2
+            )
+        finally:
+            self._session.clear()
 
 
 CONF_MODULE = "machinable_conf"

@@ -43,7 +43,11 @@ def decode(execution_id: str) -> int:
 
 
 def execution_id(seed: int | str | None = None) -> str:
-    """The execution id for ``seed``: random for None, derived for an int, checked for an id string."""
+    """The execution id for ``seed``: random for None, derived for an int, checked for an id string.
+
+    A string of six id characters is always an id, even when they are all digits; any other string of digits is
+    an integer seed (the command line's ``--seed 42``).
+    """
     if seed is None:
         return encode(random.SystemRandom().randint(MIN_SEED, MAX_SEED))
     if isinstance(seed, bool):
@@ -52,11 +56,17 @@ def execution_id(seed: int | str | None = None) -> str:
         return encode(random.Random(seed).randint(MIN_SEED, MAX_SEED))
     if isinstance(seed, str):
         text = seed.strip()
+        if _is_id(text):
+            return text  # also '123456': an id copied from a report must reproduce that execution's seed
         if text.lstrip("-").isdigit():
             return execution_id(int(text))
         decode(text)
         return text
     raise SeedError(f"seed must be an integer or an execution id, not {type(seed).__name__} {seed!r}")
+
+
+def _is_id(text: str) -> bool:
+    return len(text) == 6 and text[0] != "0" and all(c in _DIGIT for c in text)
 
 
 def trial_seed(global_seed: int, node_id: str) -> int:

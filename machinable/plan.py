@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from machinable import ids
 from machinable.component import is_component, is_component_class
-from machinable.errors import CollectionError, UsageError, did_you_mean
+from machinable.config.errors import ComponentImportError
+from machinable.config.loader import reads_as_string
+from machinable.errors import CollectionError, MachinableError, UsageError, did_you_mean
 from machinable.fixtures import BUILTIN, FixtureDef, fixtures_in
 from machinable.parametrize import Combination, combinations
 from machinable.spec import TrialSpec
 
 if TYPE_CHECKING:
-    from machinable.project import Project
+    from machinable.project import ComponentEntry, Project
     from machinable.task import Task
 
 MAX_ID_LENGTH = 80
@@ -30,7 +32,11 @@ MAX_ID_LENGTH = 80
 
 def _scalar_id(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        # Bare when it reads back as this string; else quoted, so that 'true', 'null', '' and '1e-5' never share
+        # an id (and a seed) with true, null, an empty value and 1e-05, and a newline never enters an id.
+        if value.isprintable() and value == value.strip() and reads_as_string(value):
+            return value
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool) or value is None or isinstance(value, int | float):
         return json.dumps(value) if isinstance(value, bool) or value is None else repr(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
@@ -77,15 +83,57 @@ def component_name(target: Any) -> str:
 
 
 def ensure_registered(project: Project, target: Any) -> str:
-    """Register a component class or function given to ``Task.component`` by object; return its name."""
+    """The name of a component class or function given to ``Task.component`` by object, registered if needed.
+
+    The project's own code keeps its machinable.yaml name and configuration (``Optimization`` imported from
+    optimization.py is ``optimization``); other code is registered under its own name, and registered again when
+    it was redefined (a notebook cell run twice). Code that takes the name of a machinable.yaml component whose
+    code is different is an error: running either one silently would be wrong.
+    """
     if not is_component(target):
         raise UsageError(
             f"{target!r} is not a component: derive from machinable.Component or decorate with @machinable.component"
         )
+    declared = _declared_name(project, target)
+    if declared is not None:
+        return declared
     name = component_name(target)
-    if name not in project.components:
-        project.register(name, target, config=getattr(target, "__machinable_config__", None))
+    entry = project.components.get(name)
+    if entry is not None:
+        code = _module_code(entry)
+        if code is not None and code is not target:
+            raise UsageError(
+                f"{target!r} is named '{name}' like the machinable.yaml component of module '{entry.module}', "
+                f"which is other code; give it another name with @machinable.component(name=...)"
+            )
+        if entry.registered is target:
+            return name
+    # New, redefined, or code for a machinable.yaml entry that has configuration only.
+    project.register(name, target, config=getattr(target, "__machinable_config__", None))
     return name
+
+
+def _module_code(entry: ComponentEntry) -> Any:
+    """The code a machinable.yaml entry has in the project's modules, or None (none, or only registered code)."""
+    if not entry.declared or entry.registered is not None:
+        return None
+    try:
+        return entry.load()
+    except ComponentImportError:
+        return None
+
+
+def _declared_name(project: Project, target: Any) -> str | None:
+    """The machinable.yaml name of ``target`` when it is the code of a declared component of its module."""
+    module = getattr(target, "__module__", None)
+    for name, entry in project.components.items():
+        if entry.declared and entry.declared_module == module:
+            try:
+                if entry.load() is target:
+                    return name
+            except MachinableError:
+                continue  # an entry that cannot load is reported when it is used by name
+    return None
 
 
 def check_fixtures(name: str, target: Any, available: Iterable[str]) -> None:
@@ -104,7 +152,8 @@ def check_fixtures(name: str, target: Any, available: Iterable[str]) -> None:
             continue
         raise CollectionError(
             f"component '{name}' asks for fixture '{param.name}', which does not exist"
-            f"{did_you_mean(param.name, known)}; available fixtures: {', '.join(sorted(known))}"
+            f"{did_you_mean(param.name, known)}; available fixtures: {', '.join(sorted(known))} "
+            f"(configuration values are read from 'config', e.g. config.{param.name})"
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,7 +44,9 @@ class PluginManager(pluggy.PluginManager):
         return opts
 
 
-def create_plugin_manager(plugins: Iterable[str | object] = (), disabled: Iterable[str] = ()) -> pluggy.PluginManager:
+def create_plugin_manager(
+    plugins: Iterable[str | object] = (), disabled: Iterable[str] = ()
+) -> pluggy.PluginManager:
     """A plugin manager with the built-ins, the installed entry points and ``plugins`` (modules or objects)."""
     pm = PluginManager("machinable")
     pm.add_hookspecs(hookspec)
@@ -56,18 +60,37 @@ def create_plugin_manager(plugins: Iterable[str | object] = (), disabled: Iterab
             except ModuleNotFoundError as exc:
                 if exc.name != module:
                     raise
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    except Exception as exc:  # an installed package's plugin is broken: its fault, not machinable's
+        raise UsageError(
+            f"a plugin of entry point group '{ENTRY_POINT_GROUP}' cannot be loaded: {_why(exc)}"
+        ) from None
     for plugin in plugins:
         if isinstance(plugin, str):
             if plugin in blocked or pm.has_plugin(plugin):
                 continue
             try:
-                pm.register(importlib.import_module(plugin), name=plugin)
-            except ImportError as exc:
-                raise UsageError(f"plugin '{plugin}' cannot be imported: {exc}") from None
+                module = importlib.import_module(plugin)
+            except Exception as exc:  # a missing module, or the user's module fails (SyntaxError, a raise)
+                raise UsageError(f"plugin '{plugin}' cannot be imported: {_why(exc)}") from None
+            pm.register(module, name=plugin)
         else:
             pm.register(plugin)
     return pm
+
+
+def _why(error: Exception) -> str:
+    """``SyntaxError: invalid syntax (plugin.py, line 1)``: the error and where the user's code raised it."""
+    if isinstance(error, ImportError):
+        return str(error)  # "No module named 'x'"
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, SyntaxError):
+        return text  # its text names the file and line
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        text += f" ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})"
+    return text
 
 
 _default: pluggy.PluginManager | None = None

@@ -24,7 +24,7 @@ from machinable.config.merge import deep_merge, plain_copy
 from machinable.config.references import Finalizer
 from machinable.config.registry import EntrySpec, parse_sections
 from machinable.config.versions import apply, expand
-from machinable.errors import ConfigError, UnknownComponentError, did_you_mean
+from machinable.errors import ConfigError, UnknownComponentError, UsageError, did_you_mean
 
 FILE = "machinable.yaml"
 
@@ -68,6 +68,21 @@ class _Entry:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} module={self.module!r} line={self.line}>"
+
+    @property
+    def declared(self) -> bool:
+        """True for an entry of machinable.yaml, False for one registered from code only."""
+        return self._spec.declared
+
+    @property
+    def registered(self) -> Any:
+        """The object given to ``Project.register`` for this entry, or None."""
+        return self._target
+
+    @property
+    def declared_module(self) -> str:
+        """The module as machinable.yaml (or the registration) names it, without looking at files."""
+        return self._declared_module
 
     @property
     def module(self) -> str | None:
@@ -212,6 +227,11 @@ class Project:
 
     def component(self, name: str) -> ComponentEntry:
         """The component registered as ``name``; unknown names raise ``UnknownComponentError``."""
+        if not isinstance(name, str):
+            raise UsageError(
+                f"a component is named by a string, not {type(name).__name__} {name!r}; "
+                f"{_listing('registered components', self._components)}"
+            )
         entry = self._components.get(name)
         if entry is None:
             raise UnknownComponentError(
@@ -248,6 +268,7 @@ class Project:
                 config={},
                 line=None,
                 where=f"component '{name}' (registered from {module})",
+                declared=False,
             )
             entry = self._components[name] = ComponentEntry(self, spec)
         entry._target = target

@@ -60,12 +60,20 @@ def _spec(info: Any) -> TrialSpec | None:
 
 def not_importable(spec: TrialSpec) -> str | None:
     """Why ``spec``'s component cannot be imported again by name (None when it can)."""
-    if spec.module == "__main__" or "<locals>" in spec.attribute:
-        return (
-            f"component '{spec.component}' was defined in {'__main__' if spec.module == '__main__' else 'a function'}"
-            " and cannot be imported again; define it in a project module to reproduce or resume it"
-        )
-    return None
+    module = spec.module or ""
+    if module in ("__main__", "__mp_main__"):
+        where = "__main__ (a notebook or a script)"
+    elif not all(part.isidentifier() for part in module.split(".")):
+        # runpy.run_path and exec() name modules '<run_path>' and the like: no file has that name.
+        where = f"module {module!r}, which no file can be imported as"
+    elif "<locals>" in (spec.attribute or ""):
+        where = "a function"
+    else:
+        return None
+    return (
+        f"component '{spec.component}' was defined in {where} and cannot be imported again; "
+        "define it in a project module to reproduce or resume it"
+    )
 
 
 def project_root(stored: StoredExecution, project: Any = None) -> Path:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 NOT_STARTED = "not started"
 ATTEMPTS_DIR = "attempts"
 
-__all__ = ["NOT_STARTED", "pending_specs", "resume", "resume_into", "trial_states"]
+__all__ = ["NOT_STARTED", "check_importable", "pending_specs", "resume", "resume_into", "trial_states"]
 
 
 def trial_states(stored: StoredExecution) -> list[tuple[TrialSpec, str]]:
@@ -66,6 +66,16 @@ def pending_specs(stored: StoredExecution) -> list[TrialSpec]:
             f"heartbeat stopped reads as crashed after {stored.storage.stale_after:g} s)"
         )
     return [spec for spec, status in states if status != "passed"]
+
+
+def check_importable(specs: Iterable[TrialSpec]) -> None:
+    """UsageError for the first spec whose component cannot be imported again (defined in a notebook ...)."""
+    from machinable.rerun import not_importable
+
+    for spec in specs:
+        reason = not_importable(spec)
+        if reason is not None:
+            raise UsageError(f"cannot resume {spec.node_id}: {reason}")
 
 
 def reset_trial(stored: StoredExecution, uid: str) -> int:
@@ -144,7 +154,11 @@ def resume_into(
         folder=stored.folder,  # the folder that was read: an id stored again lives in <id>-2 ...
     )
     entry.update(finished=execution.finished, outcomes={t.node_id: t.status for t in execution.trials})
-    writer.write_execution({"resumed": [*history, entry]})
+    # A fresh writer: the run wrote the new 'finished' meanwhile, which this writer's copy of execution.json
+    # predates and would put back.
+    ExecutionWriter(stored.storage.location, stored.id, stored.folder).write_execution(
+        {"resumed": [*history, entry]}
+    )
     return execution
 
 
@@ -166,22 +180,13 @@ def resume(
     """
     from machinable.engines.base import make_engine
     from machinable.plugins import default_plugin_manager
-    from machinable.rerun import (
-        gather_fixtures,
-        not_importable,
-        project_root,
-        quiet_plugin_manager,
-        with_root,
-    )
+    from machinable.rerun import gather_fixtures, project_root, quiet_plugin_manager, with_root
     from machinable.storage import Storage
 
     stored = Storage(storage).get(id)
     eng = make_engine(engine, plugins or default_plugin_manager())
     specs = pending_specs(stored)
-    for spec in specs:
-        reason = not_importable(spec)
-        if reason is not None:
-            raise UsageError(f"cannot resume {spec.node_id}: {reason}")
+    check_importable(specs)
     pm = quiet_plugin_manager()
     if on_result is not None:
         pm.register(_ResultCallback(on_result))

@@ -175,6 +175,9 @@ def _run_iterations(component: Component) -> None:
         except StopIteration:
             component.record.save(_iteration=iteration)
             return
+        except BaseException:
+            component.record.save(_iteration=iteration)  # what the failing iteration recorded is its row
+            raise
         component.record.save(_iteration=iteration)
         if result is False:
             return
@@ -203,9 +206,12 @@ def _run_class(cls: type[Component], spec: TrialSpec, flags: Flags, tw: TrialWri
         finally:
             component.on_finish()
     finally:
-        component.on_destroy()
-        for rec in component._records.values():
-            rec.save()  # keep a row the component filled but never saved
+        try:
+            component.on_destroy()
+        finally:
+            # Keep a row the component filled but never saved, also when on_destroy itself raised.
+            for rec in component._records.values():
+                rec.save()
 
 
 def _bind_mixins(component: Component, spec: TrialSpec) -> None:
@@ -257,18 +263,26 @@ def _run_function(
     }
     teardown: list[Any] = []
     try:
-        seed_libraries(spec.seed)
-        values = fixtures.resolve(inspect.signature(func).parameters, builtins, teardown)
-        result = func(**values)
-        if isinstance(result, dict):
-            record.update(result)
-        record.save()
-    finally:
         try:
-            fixtures.finish(teardown)
-        finally:
-            for path in tmp:
-                shutil.rmtree(path, ignore_errors=True)
+            seed_libraries(spec.seed)
+            positional, keywords = fixtures.arguments(inspect.signature(func), builtins, teardown)
+            result = func(*positional, **keywords)
+            if isinstance(result, dict):
+                record.update(result)
+            record.save()
+        except BaseException as exc:
+            # The trial's own error is the one to report; a teardown error is only noted on it.
+            try:
+                fixtures.finish(teardown)
+            except Exception as failed:
+                note = getattr(exc, "add_note", None)
+                if note is not None:
+                    note(f"fixture teardown failed too: {type(failed).__name__}: {failed}")
+            raise
+        fixtures.finish(teardown)
+    finally:
+        for path in tmp:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def trial_flags(spec: TrialSpec, execution_id: str) -> dict[str, Any]:

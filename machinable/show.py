@@ -10,6 +10,7 @@ started as ``not started``.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -188,6 +189,9 @@ def render_executions(storage: Storage, as_json: bool = False) -> str:
     if as_json:
         return json.dumps({"storage": storage.url, "executions": rows}, indent=2, default=str)
     if not rows:
+        location = storage.location
+        if location.is_local and not os.path.isdir(location.root):
+            return f"storage {storage.url} holds no executions: the folder does not exist"  # a typo, often
         return f"storage {storage.url} holds no executions"
     headers = ["ID", "NAME", "STARTED", "TRIALS", "PASSED", "FAILED", "CRASHED", "OTHER"]
     table = format_table(

@@ -49,6 +49,7 @@ class Task:
             name, version = (name + (None,))[:2]
         if not (isinstance(name, str) and name) and not callable(name):
             raise UsageError(f"component() takes a component name, class or function, not {name!r}")
+        _check_flags(flags)
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
             raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
         self.entries.append(TaskEntry(name, version, dict(flags or {}), resources, timeout))
@@ -68,3 +69,18 @@ class Task:
             for e in self.entries
         )
         return f"Task({self.name!r}: {parts})" if self.name else f"Task({parts})"
+
+
+def _check_flags(flags: Mapping[str, Any] | None) -> None:
+    from machinable.component import RESERVED_FLAGS
+
+    if flags is None:
+        return
+    if not isinstance(flags, Mapping):
+        raise UsageError(f"flags must be a dict, not {type(flags).__name__}")
+    for key in flags:
+        if not isinstance(key, str):
+            raise UsageError(f"flag names are strings, not {type(key).__name__} {key!r}")
+        if key in RESERVED_FLAGS:
+            # It would be overwritten without a word: machinable sets these for every trial.
+            raise UsageError(f"flag '{key}' is set by machinable for every trial; give your flag another name")

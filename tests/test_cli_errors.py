@@ -43,6 +43,20 @@ def test_a_collection_error_is_reported_per_file_and_nothing_runs(cli, broken):
     assert re.fullmatch(r"=+ 1 error in \S+ s =+", result.lines[-1])
 
 
+def test_a_node_id_in_a_file_that_does_not_import_is_reported_as_its_collection_error(cli, broken):
+    result = cli("tasks/broken.py::flaky")
+    assert result.ret == 2
+    assert "ERROR collecting tasks/broken.py" in result.out
+
+
+def test_ctrl_c_while_collecting_is_exit_code_2_and_says_so(capsys, tmp_path):
+    root = write_project(tmp_path / "project", files={"task_slow.py": "raise KeyboardInterrupt\n"})
+    result = run_inprocess(capsys, root)
+    assert result.ret == 2
+    assert re.search(r"^!+ KeyboardInterrupt !+$", result.out, re.M)
+    assert re.fullmatch(r"=+ no trials ran in \S+ s =+", result.lines[-1])
+
+
 def test_continue_on_collection_errors_runs_the_rest(cli, broken):
     result = cli("--continue-on-collection-errors")
     assert result.ret == 1  # the error still counts against the run
@@ -76,13 +90,18 @@ def test_a_task_file_calling_execute_at_import_time_is_a_warning(cli, root):
         (["flaki"], "ERROR: unknown target 'flaki' (did you mean 'flaky'?)"),
         (["nowhere/file.py"], "ERROR: file or folder not found: nowhere/file.py"),
         (["-k", "flaky and"], "ERROR: -k expression 'flaky and': at column 10: expected"),
-        (["--seed", "not-an-id"], "ERROR: 'not-an-id' is not an execution id"),
+        (
+            ["--seed", "not-an-id"],
+            "ERROR: --seed takes an integer, an execution id or 'last': 'not-an-id' is",
+        ),
         (["--storage", "nosuch://x"], "ERROR: --storage nosuch://x: unknown storage protocol 'nosuch'"),
         (["--engine", "proces"], "ERROR: unknown engine 'proces' (did you mean 'process'?)"),
         (["--repeat", "0"], "ERROR: argument --repeat: expected a positive integer, got '0'"),
         (["--no-such-option"], "ERROR: unrecognized arguments: --no-such-option"),
         (["flaky[~nope]"], "ERROR: component 'flaky' has no version '~nope'"),
         (["-p", "no_such_plugin_module"], "ERROR: plugin 'no_such_plugin_module' cannot be imported"),
+        (["flaky.py::nope"], "ERROR: not found: flaky.py::nope (no collected trial has that node id)"),
+        (["--json"], "ERROR: --json only works with --collect-only"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_code_4(cli, args, message):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
-from cli_helpers import FLAKY, run_inprocess, write_project
+from cli_helpers import FLAKY, run_inprocess, run_subprocess, write_project
 
 import machinable as ml
 
@@ -48,6 +49,15 @@ def test_a_run_reports_progress_failures_and_a_summary(cli, root):
     assert "ValueError: asked to fail" in result.out
     assert "FAILED tasks/sweep.py::flaky[fail=true] - ValueError: asked to fail" in result.out
     assert re.fullmatch(r"=+ 2 passed, 2 failed in \d+\.\d\d s =+", result.lines[-1])
+
+
+def test_a_progress_line_ends_with_the_percentage_of_trials_reported_so_far(cli):
+    assert cli("-q").ret == 1
+    # --ff: the two failures of tasks/sweep.py first, then flaky, then the rest of tasks/sweep.py
+    result = cli("--ff")
+    assert re.search(
+        r"^tasks/sweep.py FF\s+\[ 50%\]\nflaky \.\s+\[ 75%\]\ntasks/sweep.py \.\s+\[100%\]$", result.out, re.M
+    )
 
 
 def test_trial_output_is_shown_for_failures_not_interleaved_with_progress(cli):
@@ -188,3 +198,55 @@ def test_an_interrupted_run_is_exit_code_2(capsys, tmp_path):
     assert result.ret == 2
     assert re.search(r"^!+ KeyboardInterrupt !+$", result.out, re.M)
     assert re.fullmatch(r"=+ 1 interrupted, 1 deselected in \S+ s =+", result.lines[-1])
+
+
+WORKER_EVENTS = """
+import ctypes
+import os
+import signal
+import time
+import machinable as ml
+
+@ml.component
+def segfaults():
+    ctypes.string_at(0)
+
+@ml.component
+def presses_ctrl_c():
+    # On the process engine the controller is this worker's parent: the same as a user's Ctrl-C.
+    time.sleep(0.1)
+    os.kill(os.getppid(), signal.SIGINT)
+    time.sleep(30)
+"""
+
+
+def test_a_crashed_trial_is_summarised_by_its_cause_in_the_report_and_the_junit_xml(capsys, tmp_path):
+    root = write_project(tmp_path / "events", files={"components/workers.py": WORKER_EVENTS})
+    xml = tmp_path / "junit.xml"
+    result = run_inprocess(capsys, root, "--engine", "process:1", "-k", "segfaults", "--junitxml", str(xml))
+    assert result.ret == 1
+    # The error goes on with the stack faulthandler wrote; its last line is a frame, not the reason.
+    assert "CRASHED segfaults - worker process died with signal 11 (SIGSEGV)\n" in result.out
+    assert 'workers.py", line 10 in segfaults' in result.out
+    assert "machinable/runner.py" not in result.out  # the trial's frames only
+    error = ET.parse(xml).getroot().find("testsuite/testcase/error")
+    assert error.get("message") == "crashed: worker process died with signal 11 (SIGSEGV)"
+
+
+def test_ctrl_c_on_the_process_engine_reports_the_running_trial_and_keeps_the_results(tmp_path):
+    files = {"components/events.py": EVENTS, "components/workers.py": WORKER_EVENTS}
+    root = write_project(tmp_path / "events", files=files)
+    results, xml = tmp_path / "results", tmp_path / "junit.xml"
+    # One worker: 'fine' (events.py comes first) passes, then 'presses_ctrl_c' runs until the interrupt.
+    args = ["--engine", "process:1", "-k", "fine or ctrl", "--storage", str(results), "--junitxml", str(xml)]
+    result = run_subprocess(root, *args, script=True)
+    assert result.ret == 2, result.out + result.err
+    assert "INTERRUPTED presses_ctrl_c - KeyboardInterrupt" in result.out
+    assert re.search(r"^!+ KeyboardInterrupt !+$", result.out, re.M)
+    assert re.fullmatch(r"=+ 1 passed, 1 interrupted, 3 deselected in \S+ s =+", result.lines[-1])
+    [execution] = ml.Storage(str(results)).executions()
+    assert {t.node_id: t.status for t in execution.trials} == {
+        "fine": "passed",
+        "presses_ctrl_c": "interrupted",
+    }
+    assert len(ET.parse(xml).getroot().findall("testsuite/testcase")) == 2

@@ -80,6 +80,21 @@ def test_iterations_end_when_the_event_raises_stop_iteration(make_project):
     assert [r["value"] for r in records] == [0, 1, 4]
 
 
+def test_a_failing_iteration_keeps_what_it_recorded_under_its_iteration_number(make_project):
+    source = """
+        import machinable as ml
+        class Diverging(ml.Component):
+            def on_execute_iteration(self, i):
+                self.record["loss"] = 10.0 ** i
+                if i == 2:
+                    raise FloatingPointError("diverged")
+    """
+    root = make_project("components:\n  - diverging\n", {"diverging.py": source})
+    trial = run(root, "diverging").trials[0]
+    assert trial.status == "failed" and "diverged" in trial.error
+    assert [(r["loss"], r["_iteration"]) for r in trial.records] == [(1.0, 0), (10.0, 1), (100.0, 2)]
+
+
 def test_a_component_sees_config_flags_seed_and_its_helpers(make_project):
     source = """
         import machinable as ml
@@ -237,3 +252,170 @@ def test_overriding_on_seeding_takes_control_of_seeding(make_project):
     expected = random.random()
     assert run(root, "fixed", seed=1).trials[0].records[0]["draw"] == expected
     assert run(root, "fixed", seed=2).trials[0].records[0]["draw"] == expected
+
+
+def test_a_row_left_unsaved_is_kept_even_when_on_destroy_raises(make_project):
+    source = """
+        import machinable as ml
+
+        class Leaky(ml.Component):
+            def on_execute(self):
+                self.record["loss"] = 0.5  # never saved by the component
+            def on_destroy(self):
+                raise RuntimeError("cannot release")
+    """
+    root = make_project("components:\n  - leaky\n", {"leaky.py": source})
+    trial = run(root, "leaky").trials[0]
+    assert trial.status == "failed"
+    assert "RuntimeError: cannot release" in trial.error
+    assert [row["loss"] for row in trial.records] == [0.5]
+
+
+def test_a_failing_on_failure_still_runs_on_finish_and_on_destroy_and_keeps_both_errors(make_project):
+    source = """
+        import machinable as ml
+        EVENTS = []
+
+        class Clumsy(ml.Component):
+            def on_execute(self):
+                raise ValueError("first")
+            def on_failure(self, exception):
+                raise RuntimeError("while handling")
+            def on_finish(self):
+                EVENTS.append("on_finish")
+            def on_destroy(self):
+                EVENTS.append("on_destroy")
+    """
+    root = make_project("components:\n  - clumsy\n", {"clumsy.py": source})
+    trial = run(root, "clumsy").trials[0]
+    import clumsy
+
+    assert clumsy.EVENTS == ["on_finish", "on_destroy"]
+    assert trial.status == "failed"
+    assert "ValueError: first" in trial.error and "RuntimeError: while handling" in trial.error
+
+
+def test_flags_answer_hasattr_getattr_with_default_and_copy(make_project):
+    source = """
+        import copy
+        import machinable as ml
+
+        class Flagged(ml.Component):
+            def on_execute(self):
+                self.record["has_mine"] = hasattr(self.flags, "MINE")
+                self.record["has_other"] = hasattr(self.flags, "OTHER")
+                self.record["default"] = getattr(self.flags, "OTHER", "fallback")
+                self.record["copied"] = copy.deepcopy(self.flags).MINE
+    """
+    root = make_project("components:\n  - flagged\n", {"flagged.py": source})
+    trial = run(root, ml.Task().component("flagged", flags={"MINE": 7})).trials[0]
+    assert trial.status == "passed", trial.error
+    row = trial.records[0]
+    assert (row["has_mine"], row["has_other"], row["default"], row["copied"]) == (True, False, "fallback", 7)
+
+
+def test_a_functional_component_parameter_with_a_default_keeps_it_unless_a_fixture_has_its_name(make_project):
+    source = """
+        import machinable as ml
+
+        @ml.component
+        def fit(config, steps=3, *args, seed, **kwargs):
+            return {"steps": steps, "seeded": isinstance(seed, int), "extra": len(args) + len(kwargs)}
+    """
+    root = make_project("components:\n  - fit\n", {"fit.py": source})
+    trial = run(root, "fit").trials[0]
+    assert trial.status == "passed", trial.error
+    assert {k: v for k, v in trial.records[0].items() if not k.startswith("_")} == {
+        "steps": 3,
+        "seeded": True,
+        "extra": 0,
+    }
+
+
+def test_every_fixture_teardown_runs_when_one_fails_and_the_trial_fails_with_its_error(make_project):
+    conf = """
+        import machinable as ml
+        TORN_DOWN = []
+
+        @ml.fixture
+        def connection():
+            yield "connection"
+            TORN_DOWN.append("connection")
+
+        @ml.fixture
+        def cursor(connection):
+            yield "cursor"
+            raise RuntimeError("cursor teardown failed")
+    """
+    source = """
+        import machinable as ml
+        @ml.component
+        def query(cursor, record):
+            record["used"] = cursor
+    """
+    root = make_project("components:\n  - query\n", {"query.py": source, "machinable_conf.py": conf})
+    trial = run(root, "query").trials[0]
+    import machinable_conf
+
+    assert machinable_conf.TORN_DOWN == ["connection"]
+    assert trial.status == "failed" and "cursor teardown failed" in trial.error
+    assert trial.records[0]["used"] == "cursor"
+
+
+def test_a_failing_session_teardown_warns_and_the_execution_is_still_returned(make_project):
+    conf = """
+        import machinable as ml
+
+        @ml.fixture(scope="session")
+        def cluster():
+            yield "cluster"
+            raise RuntimeError("cluster teardown failed")
+    """
+    source = """
+        import machinable as ml
+        @ml.component
+        def job(cluster):
+            return {"on": cluster}
+    """
+    root = make_project("components:\n  - job\n", {"job.py": source, "machinable_conf.py": conf})
+    with pytest.warns(RuntimeWarning, match="session fixture teardown failed: RuntimeError: cluster teardown failed"):
+        execution = run(root, ml.Task().component("job").repeat(2))
+    assert [t.status for t in execution.trials] == ["passed", "passed"]
+
+
+def test_a_session_fixture_asking_for_a_per_trial_value_is_an_error_before_anything_runs(make_project):
+    conf = """
+        import machinable as ml
+
+        @ml.fixture(scope="session")
+        def dataset(config):
+            return [config.size]
+    """
+    source = """
+        import machinable as ml
+        @ml.component
+        def fit(dataset):
+            raise AssertionError("must not run")
+    """
+    root = make_project("components:\n  - fit:\n      size: 2\n", {"fit.py": source, "machinable_conf.py": conf})
+    with pytest.raises(CollectionError, match="session fixture 'dataset' asks for 'config', which is made anew"):
+        run(root, "fit")
+
+
+def test_a_fixture_asking_for_a_missing_fixture_is_an_error_before_anything_runs(make_project):
+    conf = """
+        import machinable as ml
+
+        @ml.fixture
+        def dataset(sise):
+            return [sise]
+    """
+    source = """
+        import machinable as ml
+        @ml.component
+        def fit(dataset):
+            raise AssertionError("must not run")
+    """
+    root = make_project("components:\n  - fit\n", {"fit.py": source, "machinable_conf.py": conf})
+    with pytest.raises(CollectionError, match="fixture 'dataset' asks for fixture 'sise', which does not exist"):
+        run(root, "fit")

@@ -45,12 +45,36 @@ def test_lines_of_keys_and_items_are_kept() -> None:
 
 
 def test_yaml_booleans_and_numbers_are_typed() -> None:
-    assert load_text("a: False\nb: 0.001\nc: 1e-3\nd: ~\n").data == {
+    assert load_text("a: False\nb: 0.001\nc: 1.0e-3\nd: ~\n").data == {
         "a": False,
         "b": 0.001,
-        "c": "1e-3",
+        "c": 0.001,
         "d": None,
     }
+
+
+def test_a_learning_rate_in_exponent_notation_is_a_float_not_a_string() -> None:
+    # PyYAML (YAML 1.1) reads 1e-3 and 1.5e3 as strings; a config tool must not.
+    data = load_text("a: 1e-3\nb: 1.5e3\nc: -2E+2\nd: .5e1\ne: 1_000\nf: 1.2.3\ng: e5\nh: '1e-3'\n").data
+    assert data == {"a": 0.001, "b": 1500.0, "c": -200.0, "d": 5.0, "e": 1000, "f": "1.2.3", "g": "e5", "h": "1e-3"}
+
+
+def test_a_key_written_twice_in_one_mapping_is_an_error_not_a_silent_override() -> None:
+    with pytest.raises(YamlSyntaxError) as info:
+        load_text("components:\n  - net:\n      width: 1\n      width: 2\n", "m.yaml")
+    assert str(info.value).startswith("m.yaml:4:7: key 'width' is written twice in one mapping (first on line 3)")
+    assert (info.value.line, info.value.column) == (4, 7)
+
+
+def test_a_second_components_section_is_reported_instead_of_replacing_the_first(tmp_path: Path) -> None:
+    (tmp_path / "machinable.yaml").write_text("components:\n  - a:\ncomponents:\n  - b:\n")
+    with pytest.raises(YamlSyntaxError, match=r"machinable\.yaml:3:1: key 'components' is written twice"):
+        Project(tmp_path)
+
+
+def test_yaml_merge_keys_are_not_duplicates() -> None:
+    data = load_text("base: &b {lr: 0.1, width: 2}\nwide:\n  <<: *b\n  width: 8\n").data
+    assert data["wide"] == {"lr": 0.1, "width": 8}
 
 
 def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:

@@ -312,7 +312,19 @@ def test_a_missing_config_method_names_the_method_and_the_component(
 
 def test_config_method_arguments_must_be_literals(tmp_path: Path) -> None:
     project = make_project(tmp_path, "components:\n  - net:\n      value: double(__import__('os'))\n")
-    with pytest.raises(ConfigError, match="not literals"):
+    with pytest.raises(ConfigError, match=r"an argument that is not a literal \(__import__\('os'\)\)"):
+        project.config("net")
+
+
+def test_a_reference_as_a_config_method_argument_is_an_error_not_a_silent_string(tmp_path: Path) -> None:
+    project = make_project(tmp_path, "components:\n  - net:\n      width: 2\n      value: double($self.width)\n")
+    with pytest.raises(ConfigError, match=r"passes a reference \(\$self\.width\).*read the key inside the method"):
+        project.config("net")
+
+
+def test_a_missing_top_level_reference_says_where_it_looked(tmp_path: Path) -> None:
+    project = make_project(tmp_path, "settings: {x: 1}\ncomponents:\n  - net:\n      value: $.setings.x\n")
+    with pytest.raises(ConfigError, match="the top level of machinable.yaml has no 'setings' \\(did you mean 'settings'"):
         project.config("net")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from machinable.config.errors import YamlSyntaxError
 from machinable.errors import ConfigError, UnknownVersionError
 from machinable.project import Project, ResolvedVersion
 
@@ -217,9 +218,27 @@ def test_a_version_name_without_tilde_suggests_the_tilde(project: Project) -> No
         project.config("optimization", "mnist")
 
 
-def test_a_yaml_string_with_a_syntax_error_is_a_config_error(project: Project) -> None:
-    with pytest.raises(ConfigError, match="invalid YAML"):
+def test_a_yaml_string_with_a_syntax_error_names_the_string_the_component_and_the_place(project: Project) -> None:
+    with pytest.raises(YamlSyntaxError) as info:
         project.config("optimization", "{a: [1, 2}")
+    assert str(info.value).startswith(
+        "version string '{a: [1, 2}' of component 'optimization' is not valid YAML (line 1, column 10: "
+    )
+    assert isinstance(info.value, ConfigError)
+
+
+def test_a_key_written_twice_in_a_yaml_string_version_is_an_error(project: Project) -> None:
+    with pytest.raises(YamlSyntaxError, match="key 'learning_rate' is written twice"):
+        project.config("optimization", "{learning_rate: 0.1, learning_rate: 0.2}")
+
+
+def test_a_yaml_string_version_reads_exponent_notation_as_a_float(project: Project) -> None:
+    assert project.config("optimization", "learning_rate: 1e-4")["learning_rate"] == 0.0001
+
+
+def test_spaces_around_a_version_name_are_ignored(project: Project) -> None:
+    assert project.config("optimization", " ~mnist ") == project.config("optimization", "~mnist")
+    assert project.config("optimization", "_imagenet_ ")["data"]["size"] == 224
 
 
 def test_a_list_inside_a_tuple_is_an_error(project: Project) -> None:

@@ -27,6 +27,7 @@ components:
       how: pass
       seconds: 30
       mark: ''
+      controller: 0
 """
 
 EXPERIMENT = """
@@ -76,6 +77,9 @@ class Misbehave(ml.Component):
         elif how == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         elif how == "sleep":
+            time.sleep(self.config.seconds)
+        elif how == "ctrl-c":  # what a user's Ctrl-C does to the controlling process
+            os.kill(self.config.controller, signal.SIGINT)
             time.sleep(self.config.seconds)
         elif how == "stubborn":  # swallows the TrialTimeout raised in it
             end = time.time() + self.config.seconds
@@ -247,7 +251,7 @@ def test_a_segfault_reports_where_the_trial_was_and_prints_nothing(project, capf
     execution = run(project, ml.Task().component("misbehave", {"how": "segfault"}), "process:1")
     error = execution.trials[0].error
     assert "Segmentation fault" in error and "misbehave.py" in error and "in on_execute" in error
-    assert "process.py" not in error  # the worker's own frames are left out
+    assert "process.py" not in error and "runner.py" not in error  # machinable's own frames are left out
     assert capfd.readouterr() == ("", "")
 
 
@@ -313,6 +317,25 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_results(project, tmp_path):
         if mark.exists():  # the sleeper started: its worker is gone
             with pytest.raises(ProcessLookupError):
                 os.kill(int(mark.read_text()), 0)
+
+
+def interrupted_by_ctrl_c(project, tmp_path, engine):
+    """Run two trials on ``engine`` until the first presses Ctrl-C in the controller; return the execution."""
+    task = (
+        ml.Task()
+        .component("misbehave", {"how": "ctrl-c", "controller": os.getpid()})
+        .component("misbehave", {"how": "sleep"})
+    )
+    with pytest.raises(ExecutionInterrupted) as info:
+        run(project, task, engine, storage=tmp_path / "results")
+    return info.value.execution
+
+
+def test_ctrl_c_reports_the_trials_it_ended_on_process(project, tmp_path):
+    execution = interrupted_by_ctrl_c(project, tmp_path, "process:2")
+    # Both were running when the controller got SIGINT: results of the execution, not only of storage.
+    assert set(outcomes(execution).values()) == {"interrupted"}
+    assert stored_outcomes(execution) == outcomes(execution)
 
 
 def test_a_component_defined_in_a_test_function_runs_on_forked_workers(project):
@@ -447,6 +470,14 @@ def test_ctrl_c_on_ray_keeps_finished_results(project, tmp_path):
         "misbehave[how=sleep]": "interrupted",
         "experiment": "passed",
     }
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_ctrl_c_reports_the_trials_it_ended_on_ray(project, tmp_path):
+    execution = interrupted_by_ctrl_c(project, tmp_path, RAY)
+    assert set(outcomes(execution).values()) == {"interrupted"}
+    assert stored_outcomes(execution) == outcomes(execution)
 
 
 def test_a_reused_execution_id_on_the_process_engine_writes_into_its_own_folder(make_project, tmp_path):

@@ -184,6 +184,49 @@ def test_a_component_class_can_be_given_directly(project):
     assert trial.component == "Inline"
 
 
+def test_a_component_redefined_in_a_notebook_runs_its_new_code_in_the_same_project(project):
+    shared = ml.Project(project)
+
+    def define(value):
+        class Inline(ml.Component):
+            def on_execute(self):
+                self.record["value"] = value
+
+        return Inline
+
+    first = ml.execute(ml.Task().component(define(1)), project=shared, echo=False).trials[0]
+    second = ml.execute(ml.Task().component(define(2)), project=shared, echo=False).trials[0]
+    assert (first.records[0]["value"], second.records[0]["value"]) == (1, 2)
+
+
+def test_the_projects_own_class_given_by_object_keeps_its_yaml_name_and_versions(project):
+    own = ml.Project(project).component("optimization").load()
+
+    trial = run(project, ml.Task().component(own, "~mnist")).trials[0]
+    assert (trial.component, trial.node_id) == ("optimization", "optimization[~mnist]")
+    assert trial.config["data"] == {"name": "mnist", "augmentation": False}
+
+
+def test_code_named_like_a_yaml_component_with_other_code_is_an_error(project):
+    class optimization(ml.Component):  # noqa: N801  (named like the yaml entry on purpose)
+        pass
+
+    with pytest.raises(UsageError, match="named 'optimization' like the machinable.yaml component"):
+        run(project, ml.Task().component(optimization))
+
+
+def test_a_function_may_supply_the_code_of_a_yaml_entry_that_only_has_configuration(make_project):
+    root = make_project("components:\n  - fit:\n      lr: 0.5\n")
+
+    @ml.component
+    def fit(config):
+        return {"lr": config.lr}
+
+    trial = ml.execute(fit, project=root, echo=False).trials[0]
+    assert trial.status == "passed", trial.error
+    assert trial.records[0]["lr"] == 0.5
+
+
 @pytest.mark.parametrize("mode", ["DEV", "dev", "", "default"])
 def test_documented_modes_are_accepted(project, monkeypatch, mode):
     monkeypatch.setenv("MACHINABLE_MODE", mode)
@@ -233,3 +276,54 @@ def test_running_the_same_seed_again_into_the_same_storage_keeps_both_executions
     assert storage.get("8gWVkz-2").id == "8gWVkz"
     assert len(storage.executions()) == 2
     assert storage.get("8gWVkz").trials[0].records == second.trials[0].records
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1e-05, "1e-05"), (True, "true"), ("true", '"true"'), (None, "null"), ("null", '"null"'), ("", '""'),
+     ("1e-5", '"1e-5"'), ("[1, 2]", '"[1, 2]"'), ([1, 2], "[1,2]"), ("two\nlines", '"two\\nlines"'), ("ü", "ü")],
+)  # fmt: skip
+def test_a_value_in_a_node_id_is_written_so_that_different_values_never_share_an_id(project, value, text):
+    execution = run(project, ml.Task().component("optimization", {"x": value}))
+    assert execution.trials[0].node_id == f"optimization[x={text}]"
+
+
+def test_a_string_and_the_value_it_spells_are_different_trials_with_different_seeds(project):
+    execution = run(project, ml.Task().component("optimization", [{"flag": True}, {"flag": "true"}]), seed=1)
+    assert [t.node_id for t in execution.trials] == ['optimization[flag=true]', 'optimization[flag="true"]']
+    assert execution.trials[0].seed != execution.trials[1].seed
+
+
+def test_a_very_long_version_is_shortened_in_the_node_id_and_stays_distinct(project):
+    long = [{"note": "x" * 300}, {"note": "x" * 300 + "y"}]
+    nodes = [t.node_id for t in run(project, ml.Task().component("optimization", long)).trials]
+    assert len(set(nodes)) == 2 and all(len(node) < 100 for node in nodes)
+
+
+def test_repeats_multiply_and_each_repeat_is_its_own_trial(project):
+    execution = run(project, ml.Task().component("optimization").repeat(2).repeat(3))
+    assert [t.flags["REPEAT_TOTAL"] for t in execution.trials] == [6] * 6
+    assert len({t.seed for t in execution.trials}) == 6
+
+
+def test_an_all_digit_execution_id_given_as_seed_is_that_id(project):
+    assert run(project, "optimization", seed="123456").id == "123456"
+
+
+def test_the_project_may_be_a_pathlike_a_subfolder_or_the_yaml_file(project):
+    (project / "sub").mkdir()
+    for where in (project, project / "sub", project / "machinable.yaml", str(project)):
+        assert ml.execute("optimization", project=where, echo=False).trials[0].status == "passed"
+
+
+def test_a_task_cannot_set_a_flag_that_machinable_sets_for_every_trial():
+    with pytest.raises(UsageError, match="flag 'SEED' is set by machinable for every trial"):
+        ml.Task().component("optimization", flags={"SEED": 1})
+    with pytest.raises(UsageError, match="flags must be a dict"):
+        ml.Task().component("optimization", flags=["DEBUG"])
+
+
+def test_user_flags_reach_the_trial_beside_machinables_own(project):
+    trial = run(project, ml.Task().component("optimization", flags={"DEBUG": True})).trials[0]
+    assert trial.flags["DEBUG"] is True
+    assert trial.flags["NODE_ID"] == "optimization" and trial.flags["SEED"] == trial.seed

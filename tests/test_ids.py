@@ -54,3 +54,10 @@ def test_trial_uids_are_stable_and_filesystem_safe():
     uid = ids.trial_uid("optimization[~alexnet-learning_rate=0.5][r2]")
     assert uid == ids.trial_uid("optimization[~alexnet-learning_rate=0.5][r2]")
     assert uid.isalnum()
+
+
+def test_six_id_characters_are_an_id_even_when_they_are_all_digits():
+    # An id copied from a report must give back that execution's seed, not be read as the integer 123456.
+    assert ids.execution_id("123456") == "123456"
+    assert ids.execution_id("1234567") == ids.execution_id(1234567)
+    assert ids.execution_id("012345") == ids.execution_id(12345)

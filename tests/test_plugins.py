@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_helpers import FLAKY, run_inprocess, write_project
+from cli_helpers import FLAKY, run_inprocess, run_subprocess, write_project
 
 import machinable as ml
 from machinable.plugins import create_plugin_manager
@@ -126,9 +126,45 @@ def test_plugins_from_entry_points_are_loaded(cli, plugin_dir):
 
 def test_p_no_disables_a_builtin_plugin(cli, tmp_path):
     assert cli("-p", "no:terminal").out == ""
+    assert cli("-p", "no:terminal", "--co", "--json").out == ""  # the listing is the terminal's too
     result = cli("-p", "no:junitxml", "--junitxml", str(tmp_path / "x.xml"))
     assert result.ret == 4
     assert "unrecognized arguments: --junitxml" in result.err
+
+
+def test_without_the_terminal_a_failing_run_is_silent_but_keeps_its_exit_code(capsys, tmp_path):
+    root = write_project(
+        tmp_path / "project", "components:\n  - flaky:\n      fail: true\n", {"flaky.py": FLAKY}
+    )
+    result = run_inprocess(capsys, root, "-p", "no:terminal")
+    assert (result.ret, result.out) == (1, "")
+
+
+def test_p_loads_a_plugin_module_from_the_project_root_in_the_console_script(root):
+    # The console script's sys.path does not hold the working directory (python -m does); the root counts.
+    (root / "header_plugin.py").write_text(
+        "def machinable_report_header(config):\n    return 'hello header'\n"
+    )
+    result = run_subprocess(root, "-p", "header_plugin", "--co", script=True)
+    assert result.ret == 0, result.err
+    assert "hello header" in result.out
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("def (\n", "SyntaxError: invalid syntax (broken_plugin.py, line 1)"),
+        ("x = 1\nraise RuntimeError('no')\n", "RuntimeError: no (broken_plugin.py, line 2)"),
+    ],
+)
+def test_a_plugin_that_fails_to_import_is_a_usage_error_naming_where(cli, root, source, message):
+    (root / "broken_plugin.py").write_text(source)
+    try:
+        result = cli("-p", "broken_plugin")
+    finally:
+        sys.modules.pop("broken_plugin", None)
+    assert result.ret == 4
+    assert result.err == f"ERROR: plugin 'broken_plugin' cannot be imported: {message}\n"
 
 
 def test_a_plugin_adds_a_subcommand(cli, plugin_dir):
@@ -160,3 +196,17 @@ def test_every_hook_is_documented():
         if name.startswith("machinable_"):
             assert textwrap.dedent(getattr(hookspec, name).__doc__ or "").strip(), name
             assert f"`{name}(" in docs, f"{name} is missing from docs/plugins.md"
+
+
+def test_every_option_of_the_command_and_every_subcommand_is_documented():
+    from machinable.cli.main import _subcommand_parser, build_parser
+
+    pm = create_plugin_manager()
+    parser = build_parser()
+    pm.hook.machinable_addoption(parser=parser)
+    docs = (Path(__file__).parent.parent / "docs" / "cli.md").read_text()
+    for action in parser._actions:
+        for flag in action.option_strings:
+            assert f"`{flag}" in docs, f"{flag} is missing from docs/cli.md"
+    for name in _subcommand_parser(pm)[1].choices:
+        assert f"`machinable {name}" in docs, f"sub-command {name} is missing from docs/cli.md"

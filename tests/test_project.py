@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from machinable.config.errors import ComponentImportError
-from machinable.errors import CollectionError, ConfigError
+from machinable.errors import CollectionError, ConfigError, UsageError
 from machinable.project import ComponentEntry, Project
 
 
@@ -284,3 +284,10 @@ def test_data_is_a_copy_of_the_parsed_file(tmp_path: Path) -> None:
     project = make_project(tmp_path, "collect: [tasks/*.py]\ncomponents:\n  - a\n")
     project.data["collect"].append("x")
     assert project.data == {"collect": ["tasks/*.py"], "components": ["a"]}
+
+
+@pytest.mark.parametrize("name", [None, 3, ("net",)])
+def test_a_component_name_that_is_not_a_string_is_a_usage_error(tmp_path: Path, name: object) -> None:
+    project = make_project(tmp_path, "components:\n  - net:\n")
+    with pytest.raises(UsageError, match=f"a component is named by a string, not {type(name).__name__}"):
+        project.config(name)  # type: ignore[arg-type]

@@ -304,3 +304,83 @@ def test_from_backup_without_a_backup_is_a_usage_error(tmp_path, monkeypatch, ca
     execution = ml.execute("fit", storage={"url": str(results), "code_backup": False}, echo=False)
     assert main(["reproduce", execution.id, "--storage", str(results), "--from-backup"]) == 4
     assert "has no code backup (code.zip)" in capsys.readouterr().err
+
+
+NOTEBOOK = """\
+import sys
+
+import machinable as ml
+
+
+class Cell(ml.Component):  # as in a notebook cell: the class lives in __main__
+    def on_execute(self):
+        self.record["x"] = 1
+        self.record.save()
+        if len(sys.argv) > 2:
+            raise RuntimeError("failed in the notebook")
+
+
+execution = ml.execute(ml.Task().component(Cell), storage=sys.argv[1], echo=False)
+print(execution.id)
+"""
+
+
+def test_an_execution_of_a_notebook_defined_component_fails_clearly_not_with_a_traceback(tmp_path):
+    root = _project(tmp_path)
+    _write(root, {"notebook.py": NOTEBOOK})
+    results = tmp_path / "results"
+    run = subprocess.run(
+        [sys.executable, "notebook.py", str(results)], cwd=root, env=_env(), capture_output=True, text=True
+    )
+    execution_id = run.stdout.split()[-1]
+
+    done = _machinable(root, "reproduce", execution_id, "--storage", str(results))
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert "Cell FAILED - component 'Cell' was defined in __main__" in done.stdout
+    assert "cannot be imported again; define it in a project module" in done.stdout
+
+
+def test_a_module_no_file_can_be_imported_as_is_not_importable():
+    from machinable.rerun import not_importable
+    from machinable.spec import TrialSpec
+
+    def spec(module: str, attribute: str = "C") -> TrialSpec:
+        return TrialSpec.from_info(
+            {
+                "node_id": "c",
+                "component": "c",
+                "module": module,
+                "attribute": attribute,
+                "config": {},
+                "seed": 1,
+                "uid": "u",
+            }
+        )
+
+    # runpy.run_path and exec() give modules names like these.
+    for module in ("<run_path>", "__main__", "__mp_main__", "my-notebook"):
+        assert "cannot be imported again" in not_importable(spec(module))
+    assert "a function" in not_importable(spec("tasks.fit", "make.<locals>.C"))
+    assert not_importable(spec("tasks.fit")) is None
+
+
+def test_usage_errors_come_before_any_report_line(tmp_path, monkeypatch, capsys):
+    root = _project(tmp_path)
+    results = tmp_path / "results"
+    execution_id = _run(root, monkeypatch, results)
+    for option in (["--engine", "nosuch"], ["-k", "and ("]):
+        assert main(["reproduce", execution_id, "--storage", str(results), *option]) == 4
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("ERROR: ")
+
+
+def test_the_header_names_seed_and_folder_of_an_id_stored_twice(tmp_path, monkeypatch, capsys):
+    root = _project(tmp_path)
+    results = tmp_path / "results"
+    monkeypatch.chdir(root)
+    first = ml.execute("fit", storage=str(results), seed=3, echo=False)
+    ml.execute("fit", storage=str(results), seed=3, echo=False)
+    assert main(["reproduce", first.id, "--storage", str(results)]) == 0
+    assert (
+        f"execution {first.id} (seed {first.seed}, folder {first.id}-2), storage" in capsys.readouterr().out
+    )

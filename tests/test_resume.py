@@ -224,3 +224,53 @@ def test_resume_of_an_id_stored_twice_resumes_its_latest_folder_only(tmp_path, m
     assert [t.status for t in latest.trials] == ["passed"] * 3
     assert len(latest.info["resumed"]) == 1
     assert {str(p): p.read_bytes() for p in (results / first.id).rglob("*") if p.is_file()} == untouched
+
+
+def test_resuming_a_notebook_defined_component_is_one_usage_error_before_any_report(
+    tmp_path, monkeypatch, capsys
+):
+    root = _project(tmp_path / "project", "flaky", FLAKY)
+    results = tmp_path / "results"
+    script = (
+        "import machinable as ml\n"
+        "class Cell(ml.Component):  # as in a notebook cell: the class lives in __main__\n"
+        "    def on_execute(self):\n"
+        "        raise RuntimeError('failed in the notebook')\n"
+        f"print(ml.execute(ml.Task().component(Cell), storage={str(results)!r}, echo=False).id)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], cwd=root, env=_env(), capture_output=True, text=True)
+    execution_id = run.stdout.split()[-1]
+    monkeypatch.chdir(root)
+    assert main(["resume", execution_id, "--storage", str(results)]) == 4
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("ERROR: cannot resume Cell: component 'Cell' was defined in __main__")
+
+
+def test_resume_lf_resumes_the_last_execution_of_the_project(tmp_path, monkeypatch, capsys):
+    root = _project(tmp_path / "project", "flaky", FLAKY)
+    results = tmp_path / "results"
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("FLAKY_FAIL", "1")
+    assert main(["--storage", str(results), "-q"]) == 1
+    monkeypatch.delenv("FLAKY_FAIL")
+    (execution,) = Storage(results).executions()
+    capsys.readouterr()
+    assert main(["resume", "--lf"]) == 0  # storage and id come from .machinable_cache
+    assert f"resume {execution.id}" in capsys.readouterr().out
+    assert [t.status for t in Storage(results).get(execution.id).trials] == ["passed"] * 3
+    assert main(["resume"]) == 4
+    assert "an execution ID is required (or --lf" in capsys.readouterr().err
+
+
+def test_a_resume_gives_the_execution_its_new_finished_time(tmp_path, monkeypatch):
+    root = _project(tmp_path / "project", "flaky", FLAKY)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("FLAKY_FAIL", "1")
+    results = tmp_path / "results"
+    execution = ml.execute("flaky", storage=str(results), echo=False)
+    monkeypatch.delenv("FLAKY_FAIL")
+    first_finish = Storage(results).get(execution.id).finished
+    resumed = resume(execution.id, storage=str(results))
+    after = Storage(results).get(execution.id).info
+    assert after["finished"] == resumed.finished == after["resumed"][0]["finished"] != first_finish

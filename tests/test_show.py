@@ -164,3 +164,11 @@ def test_an_execution_id_stored_twice_is_listed_by_folder(tmp_path, monkeypatch,
     assert [line.split()[0] for line in out.splitlines()[2:]] == [f"{first.id}-2", first.id]
     code, out, _ = _show(capsys, first.id, "--storage", str(results))
     assert out.startswith(f"execution {first.id} (seed {first.seed}, folder {first.id}-2)")
+
+
+def test_show_says_when_the_storage_folder_does_not_exist(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, out, _ = _show(capsys, "--storage", str(tmp_path / "empty"))
+    assert code == 0 and out.strip().endswith("holds no executions")
+    code, out, _ = _show(capsys, "--storage", str(tmp_path / "typo"))
+    assert code == 0 and "holds no executions: the folder does not exist" in out

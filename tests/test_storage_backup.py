@@ -176,3 +176,22 @@ def test_results_written_straight_into_the_project_folder_are_not_archived(tmp_p
     second = ExecutionWriter(open_storage(str(root)), "OY1p1o")
     second.write_execution({"started": 2.0})
     assert second.backup_code(root) == EXPECTED
+
+
+@needs_git
+def test_a_secret_committed_before_gitignore_listed_it_is_never_in_the_zip(tmp_path):
+    root = _project(tmp_path / "p")
+    _git(root, "init", "-q")
+    # Tracked files stay tracked when an ignore rule names them later (or when added with -f).
+    _git(root, "add", "-f", ".env", "tasks/secrets.yaml", "build/out.py", "keep.log", "optimization.py")
+    _git(root, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "x")
+    assert project_files(root) == EXPECTED
+
+
+def test_info_exclude_applies_when_git_cannot_read_the_repository(tmp_path):
+    root = _project(tmp_path / "p")
+    # A .git/ without HEAD is no repository to git (as for one owned by another user): pathspec decides.
+    (root / ".git" / "info").mkdir(parents=True)
+    (root / ".git" / "info" / "exclude").write_text("local-only.py\n")
+    (root / "local-only.py").write_text("z = 3\n")
+    assert project_files(root) == EXPECTED

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -105,3 +106,34 @@ def test_two_processes_write_two_executions_into_one_storage_at_the_same_time(tm
             assert trial.status == "passed" and [r["i"] for r in trial.records] == list(range(10))
             assert trial.store["progress"] == 9
     assert not list(root.rglob("*.tmp"))
+
+
+def test_threads_claiming_one_execution_id_in_one_memory_storage_get_their_own_folders():
+    from machinable.storage import ExecutionWriter, open_storage
+
+    location = open_storage("memory://claims-in-threads")
+    start = threading.Barrier(4)
+    folders: list[str] = []
+
+    def claim() -> None:
+        start.wait()
+        folders.append(ExecutionWriter.claim(location, "3K45al").folder)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(folders) == ["3K45al", "3K45al-2", "3K45al-3", "3K45al-4"]
+
+
+def test_a_claimed_memory_folder_is_taken_before_its_execution_json_is_written():
+    from machinable.storage import ExecutionWriter, open_storage
+
+    location = open_storage("memory://claims-in-sequence")
+    first = ExecutionWriter.claim(location, "3K45al")
+    assert ExecutionWriter.claim(location, "3K45al").folder == "3K45al-2"
+    # The claim's placeholder is no execution yet; the real one replaces it.
+    assert Storage(location).executions() == []
+    first.write_execution({"id": "3K45al", "started": 1.0})
+    assert [e.folder for e in Storage(location).executions()] == ["3K45al"]

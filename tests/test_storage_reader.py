@@ -87,6 +87,32 @@ def test_get_unknown_names_existing_ids(local):
         Storage(open_storage()).get("OY1p1o")
 
 
+def test_get_never_reads_a_folder_outside_the_storage_or_a_hidden_one(local, tmp_path):
+    _write(local, "OY1p1o")
+    (tmp_path / "results" / ".cache").mkdir()
+    for name in ("..", ".", ".cache", "OY1p1o/..", "", "a\\b"):
+        with pytest.raises(StorageError, match="no execution"):
+            Storage(local).get(name)
+
+
+def test_an_unknown_id_lists_each_stored_folder_once(local):
+    for _ in range(2):
+        ExecutionWriter.claim(local, "OY1p1o").write_execution({"id": "OY1p1o", "started": 1.0})
+    with pytest.raises(StorageError, match=r"recent executions: OY1p1o(-2)?, OY1p1o(-2)?$") as info:
+        Storage(local).get("zzzzzz")
+    assert str(info.value).count("OY1p1o-2") == 1
+
+
+def test_an_unknown_id_says_when_the_storage_folder_does_not_exist(tmp_path):
+    with pytest.raises(StorageError, match="the folder does not exist"):
+        Storage(str(tmp_path / "typo")).get("OY1p1o")
+
+
+def test_an_unknown_id_in_a_fresh_memory_storage_says_where_to_look():
+    with pytest.raises(StorageError, match="memory storage lives in the process that wrote it"):
+        Storage().get("OY1p1o")
+
+
 def test_trials_come_in_plan_order_then_by_uid(local):
     ew = _write(local, trials=("z", "a", "m"))
     ew.trial("extra").write_status(outcome="passed")
@@ -194,6 +220,28 @@ def test_a_running_trial_whose_process_is_gone_reads_as_crashed(local):
     assert Storage(local).get("3K45al").trial("t").status == "crashed"
     tw.write_status(pid=os.getpid())
     assert Storage(local).get("3K45al").trial("t").status == "running"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="zombies are seen through /proc")
+def test_a_running_trial_whose_killed_process_was_never_reaped_reads_as_crashed(local):
+    # Until its parent waits for it (forever under an init that does not reap orphans) a killed process is a
+    # zombie that signal 0 still reaches.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tw = ExecutionWriter(local, "3K45al").trial("t")
+        now = time.time()
+        tw.write_status(
+            outcome="running", started=now, heartbeat=now, pid=child.pid, host=socket.gethostname()
+        )
+        trial = Storage(local, stale_after=3600).get("3K45al").trial("t")
+        assert trial.status == "running"
+        child.kill()
+        while Path(f"/proc/{child.pid}/stat").read_bytes().rsplit(b")", 1)[1][1:2] != b"Z":
+            time.sleep(0.01)  # the kill is asynchronous; this waits for the state, it times nothing
+        assert trial.status == "crashed"
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_finished_outcomes_are_never_reinterpreted(local):

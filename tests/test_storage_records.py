@@ -69,3 +69,25 @@ def test_a_saved_row_is_not_changed_by_the_next_row():
     record["a"] = 2
     record.save()
     assert first["a"] == 1 and [r["a"] for r in record.rows] == [1, 2]
+
+
+def test_saved_rows_in_memory_equal_the_rows_read_back(tmp_path):
+    import datetime
+
+    from machinable.storage import Storage
+
+    tw = ExecutionWriter(open_storage(str(tmp_path)), "3K45al").trial("t1")
+    record = Record(tw.record_writer())
+    weights = [1, 2]
+    record.update(path=Path("model"), pair=(1, 2), when=datetime.date(2024, 5, 2), weights=weights)
+    row = record.save()
+    weights.append(3)  # a saved row never changes afterwards
+    stored = Storage(str(tmp_path)).get("3K45al").trial("t1").records
+    assert record.rows == stored == [row]
+    assert row["path"] == "model" and row["pair"] == [1, 2] and row["weights"] == [1, 2]
+
+
+def test_rows_without_a_writer_are_json_values_too():
+    record = Record()
+    record["pair"] = (1, 2)
+    assert record.save()["pair"] == [1, 2]

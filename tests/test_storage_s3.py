@@ -11,7 +11,6 @@ from machinable.storage import ExecutionWriter, Record, Storage, open_storage
 pytestmark = pytest.mark.slow
 
 
-
 def _write_execution(location, execution_id="3K45al", started=1.0):
     ew = ExecutionWriter(location, execution_id)
     ew.write_execution({"id": execution_id, "started": started, "trials": ["t1", "t2"]})
@@ -84,3 +83,12 @@ def test_s3_url_printing_keeps_credentials_out(s3_server):
     assert s3_server.options["secret"] not in location.url and s3_server.options["secret"] not in repr(
         location
     )
+
+
+def test_two_claims_of_one_execution_id_on_s3_get_different_folders(s3_server):
+    # The claim writes its marker with an exclusive create (If-None-Match), so the second claim sees it
+    # even before either execution wrote anything else.
+    location = open_storage(s3_server.target())
+    first = ExecutionWriter.claim(location, "3K45al")
+    second = ExecutionWriter.claim(location, "3K45al")
+    assert (first.folder, second.folder) == ("3K45al", "3K45al-2")

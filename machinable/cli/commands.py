@@ -23,6 +23,7 @@ from machinable.hookspec import hookimpl
 if TYPE_CHECKING:
     from machinable.cli.main import Config
     from machinable.cli.terminal import TerminalWriter
+    from machinable.engines.base import Engine
     from machinable.reproduce import TrialReproduction
     from machinable.spec import TrialResult
 
@@ -90,7 +91,14 @@ def machinable_subcommands(subparsers: Any) -> None:
         "interrupted, never started) with their stored seeds, into the same execution; passed trials are "
         "left untouched.",
     )
-    _storage_options(resume, "required")
+    _storage_options(resume, "optional")
+    resume.add_argument(
+        "--lf",
+        "--last-failed",
+        dest="resume_last",  # not 'last_failed': the cache plugin reads that one as a run's --lf
+        action="store_true",
+        help="resume the last execution of this project (the same as ID 'last')",
+    )
     resume.add_argument("--engine", metavar="NAME", help="local (default), process[:N], ray, ...")
     resume.add_argument("-s", dest="echo", action="store_true", help="show trial output live")
     resume.set_defaults(run=run_resume)
@@ -154,6 +162,12 @@ def _storage(config: Config) -> str:
 
 def _execution_id(config: Config) -> str:
     given = config.option.id
+    if getattr(config.option, "resume_last", False):
+        if given not in (None, "last"):
+            raise UsageError(f"give an execution id ({given}) or --lf (the last execution), not both")
+        given = "last"
+    if given is None:
+        raise UsageError("an execution ID is required (or --lf for the last execution)")
     if given != "last":
         return given
     remembered = _last(config).get("id")
@@ -167,9 +181,23 @@ def _project(config: Config) -> str | None:
     return config.option.project
 
 
-def _named(stored: Any) -> str:
-    """``3K45al``, or ``3K45al (folder 3K45al-2)`` for an execution id that was stored more than once."""
-    return stored.id if stored.folder == stored.id else f"{stored.id} (folder {stored.folder})"
+def _named(stored: Any, *, seed: bool = False) -> str:
+    """``3K45al``, or ``3K45al (folder 3K45al-2)`` for an execution id that was stored more than once;
+    ``seed=True``: ``3K45al (seed 3044900027, folder 3K45al-2)``."""
+    details = [f"seed {stored.seed}"] if seed else []
+    if stored.folder != stored.id:
+        details.append(f"folder {stored.folder}")
+    return f"{stored.id} ({', '.join(details)})" if details else stored.id
+
+
+def _check_arguments(config: Config, keyword: str | None = None) -> Engine:
+    """The engine, after the usage errors (a bad -k expression, an unknown engine) that must come before any
+    report line is printed."""
+    from machinable.cli.expression import Expression
+    from machinable.engines.base import make_engine
+
+    Expression.compile(keyword or "")
+    return make_engine(config.option.engine, config.pm)
 
 
 def _writer(config: Config) -> TerminalWriter:
@@ -199,12 +227,13 @@ def run_reproduce(config: Config) -> int:
     option = config.option
     tw = _writer(config)
     stored = _open(config)  # an unknown id is a usage error before anything runs
+    engine = _check_arguments(config, option.keyword)
     quiet = bool(option.json)
     if not quiet:
         source = "the code in code.zip" if option.from_backup else "the current code"
         tolerance = f"rtol={option.rtol:g}, atol={option.atol:g}" if option.rtol or option.atol else "exact"
         tw.sep("=", f"reproduce {stored.id}", bold=True)
-        tw.line(f"execution {_named(stored)} (seed {stored.seed}), storage {stored.storage.url}")
+        tw.line(f"execution {_named(stored, seed=True)}, storage {stored.storage.url}")
         tw.line(f"re-running with {source}, comparing {tolerance}")
 
     def show(outcome: TrialReproduction) -> None:
@@ -222,7 +251,7 @@ def run_reproduce(config: Config) -> int:
         rtol=option.rtol,
         atol=option.atol,
         from_backup=option.from_backup,
-        engine=option.engine,
+        engine=engine,
         project=_project(config),
         plugins=config.pm,
         echo=option.echo,
@@ -248,13 +277,15 @@ def run_reproduce(config: Config) -> int:
 def run_resume(config: Config) -> int:
     import time
 
-    from machinable.resume import pending_specs, resume, trial_states
+    from machinable.resume import check_importable, pending_specs, resume, trial_states
 
     option = config.option
     tw = _writer(config)
     stored = _open(config)
+    engine = _check_arguments(config)
     states = trial_states(stored)
     pending = pending_specs(stored)  # refuses an execution that is still running
+    check_importable(pending)
     tw.sep("=", f"resume {stored.id}", bold=True)
     if not pending:
         tw.line(f"execution {stored.id}: all {len(states)} trials passed; nothing to resume")
@@ -281,7 +312,7 @@ def run_resume(config: Config) -> int:
     execution = resume(
         stored.folder,
         storage=stored.storage.location,
-        engine=option.engine,
+        engine=engine,
         project=_project(config),
         plugins=config.pm,
         echo=option.echo,

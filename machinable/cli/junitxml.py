@@ -54,7 +54,7 @@ class JunitXml:
     def machinable_sessionfinish(self, session: Session, exitstatus: int) -> None:
         from xml.etree import ElementTree as ET
 
-        from machinable.cli.terminal import captured
+        from machinable.cli.terminal import captured, reason, trim_traceback
 
         execution = session.execution
         results: list[TrialResult] = list(execution.trials) if execution is not None else []
@@ -106,10 +106,8 @@ class JunitXml:
                 ET.SubElement(props, "property", name=key, value=clean(value))
             if result.status == "passed":
                 continue
-            from machinable.cli.terminal import first_line, trim_traceback
-
             tag = "failure" if result.status == "failed" else "error"
-            element = ET.SubElement(case, tag, message=clean(f"{result.status}: {first_line(result.error)}"))
+            element = ET.SubElement(case, tag, message=clean(f"{result.status}: {reason(result)}"))
             element.text = clean(trim_traceback(result.error or result.status))
             assert execution is not None
             output, log = captured(execution, result)

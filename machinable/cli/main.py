@@ -212,8 +212,12 @@ def _main(args: list[str]) -> int:
 
     early = _preparse(args)
     enabled, disabled = _split_plugins(early.plugins)
-    pm = create_plugin_manager(plugins=enabled, disabled=disabled)
     root, root_error = _find_root(early.project)
+    if enabled and root is not None and str(root) not in sys.path:
+        # Collection imports the project's modules from its root; '-p NAME' finds a plugin module there too,
+        # whether the command runs as the console script or as 'python -m machinable' (which adds the cwd).
+        sys.path.insert(0, str(root))
+    pm = create_plugin_manager(plugins=enabled, disabled=disabled)
     if root is not None and "machinable_conf" not in disabled:
         conf = _import_conf(root)
         if conf is not None and not pm.is_registered(conf):

@@ -116,6 +116,17 @@ def select(items: list[TrialSpec], targets: Targets, root: Path) -> tuple[list[T
     return chosen, unmatched
 
 
+def unmatched_ids(items: list[TrialSpec], targets: Targets, root: Path) -> list[str]:
+    """``FILE::ID`` targets that name no collected trial (pytest says ``ERROR: not found``), relative to root."""
+    from machinable.collect import relative
+
+    return [
+        f"{relative(root, path)}::{suffix}"
+        for path, suffix in targets.paths
+        if suffix and not any(matches_path(item, path, suffix, root) for item in items)
+    ]
+
+
 def parse_version(text: str) -> Any:
     """The version a ``NAME[VERSION]`` target names (the inverse of a node id's version part)."""
     import yaml

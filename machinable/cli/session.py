@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from machinable import ids
 from machinable.cli.main import ExitCode
-from machinable.errors import MachinableError, StorageError, UsageError
+from machinable.errors import MachinableError, SeedError, StorageError, UsageError
 from machinable.hookspec import hookimpl
 
 if TYPE_CHECKING:
@@ -61,8 +61,14 @@ class Session:
         from machinable.storage import open_storage
 
         option = self.config.option
+        if getattr(option, "json", False) and not option.collect_only:
+            # A run reports on the terminal, in --junitxml and in storage; JSON describes the collection only.
+            raise UsageError("--json only works with --collect-only (machinable --collect-only --json)")
         self.project = Project(self.config.root)
-        self.execution_id = ids.execution_id(self._seed(option.seed))
+        try:
+            self.execution_id = ids.execution_id(self._seed(option.seed))
+        except SeedError as exc:
+            raise UsageError(f"--seed takes an integer, an execution id or 'last': {exc}") from None
         self.engine = make_engine(option.engine, self.config.pm)
         dev = is_dev()
         try:
@@ -90,7 +96,7 @@ class Session:
 
     # -- collection ---------------------------------------------------------------------------------------------
     def collect(self) -> None:
-        from machinable.cli.select import parse_targets, select, version_targets
+        from machinable.cli.select import parse_targets, select, unmatched_ids, version_targets
         from machinable.collect import collect
 
         assert self.project is not None
@@ -101,6 +107,9 @@ class Session:
         for report in self.collection.reports:
             self.config.pm.hook.machinable_collectreport(report=report)
         items, unmatched = select(self.collection.items, targets, root)
+        missing = unmatched_ids(self.collection.items, targets, root)
+        if missing and not self.collection.errors:  # a file that failed to import explains itself
+            raise UsageError(f"not found: {', '.join(missing)} (no collected trial has that node id)")
         if unmatched:
             wanted = version_targets(unmatched, self.project.components)
             extra = collect(self.project, seed, versions=wanted, repeat=option.repeat, components=False)

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, TextIO
 
 from machinable import __version__, ids
+from machinable.cli.main import ExitCode
 from machinable.cli.options import getgroup
 from machinable.hookspec import hookimpl
 
@@ -112,6 +113,18 @@ def first_line(text: str | None) -> str:
     """The line that says what went wrong: the last non-empty one of a traceback."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def reason(result: TrialResult) -> str:
+    """One line on why a trial did not pass (short summary, JUnit message).
+
+    A crash's error starts with its cause ("worker process died with signal 11 (SIGSEGV)") and may go on with
+    the stack the dying worker wrote, whose last line is a frame, not an explanation.
+    """
+    if result.status == "crashed":
+        lines = [line.strip() for line in (result.error or "").splitlines() if line.strip()]
+        return lines[0] if lines else ""
+    return first_line(result.error)
 
 
 class TerminalReporter:
@@ -247,29 +260,34 @@ class TerminalReporter:
     @hookimpl
     def machinable_trial_result(self, execution: Execution, result: TrialResult) -> None:
         self.results.append(result)
-        self.any_failed = self.any_failed or result.status != "passed"
-        self.done += 1
         group = group_of(result.node_id)
-        self.remaining[group] -= 1
         status = result.status
         colour = {COLOURS.get(status, "yellow"): True}
         if self.verbosity > 0:
             self._end_progress_line()
+            self._count(group, status)
             text = f"{result.node_id} "
             self.tw.write(text)
             self.tw.write(status.upper(), **colour)
             self._write_progress(colour)
             return
-        # -q: one run of letters for everything; else a line per component or task file.
+        # -q: one run of letters for everything; else a line per component or task file. A line that ends
+        # here (another group's result came, or the line is full) shows the percentage before this trial.
         new_group = group != self.current_group and not (self.quiet and self.current_group is not None)
         if new_group or self.tw.width_of_current_line > self.tw.fullwidth - 9:
             self._end_progress_line()
             self.current_group = group
             if not self.quiet:
                 self.tw.write(f"{group} ")
+        self._count(group, status)
         self.tw.write(LETTERS.get(status, "?"), flush=True, **colour)
         if self.done >= self.total or (self.remaining[group] <= 0 and not self.quiet):
             self._end_progress_line()
+
+    def _count(self, group: str, status: str) -> None:
+        self.done += 1
+        self.remaining[group] -= 1
+        self.any_failed = self.any_failed or status != "passed"
 
     def _write_progress(self, colour: dict[str, bool]) -> None:
         percent = 100 * self.done // max(self.total, 1)
@@ -304,7 +322,9 @@ class TerminalReporter:
         self._short_summary(session)
         if session.shouldstop:
             self.section(session.shouldstop, sep="!", red=True)
-        if session.execution is not None and session.execution.interrupted:
+        # Ctrl-C while trials ran, or while collecting (then there is no execution)
+        interrupted = session.execution.interrupted if session.execution is not None else False
+        if interrupted or (exitstatus == ExitCode.INTERRUPTED and not session.errors):
             self.section("KeyboardInterrupt", sep="!", yellow=True)
         elif session.errors and not self.config.option.continue_on_collection_errors:
             self.section(
@@ -361,7 +381,7 @@ class TerminalReporter:
             )
         for result in failed:
             word = self.tw.markup(result.status.upper(), **{COLOURS.get(result.status, "yellow"): True})
-            message = first_line(result.error)
+            message = reason(result)
             self.tw.line(f"{word} {result.node_id}" + (f" - {message}" if message else ""))
 
     def _final_line(self, session: Session) -> None:

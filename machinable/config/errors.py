@@ -26,13 +26,17 @@ class ConfigKeyError(ConfigError, KeyError, AttributeError):
 
 
 class YamlSyntaxError(ConfigError):
-    """A YAML file that cannot be parsed; the message starts with ``path:line:column``."""
+    """A YAML file that cannot be parsed; the message starts with ``path:line:column``; ``problem`` is the
+    message without that place."""
 
-    def __init__(self, message: str, path: str, line: int | None = None, column: int | None = None) -> None:
+    def __init__(
+        self, message: str, path: str, line: int | None = None, column: int | None = None, problem: str = ""
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.line = line
         self.column = column
+        self.problem = problem or message
 
 
 class UnknownMixinError(UnknownVersionError):

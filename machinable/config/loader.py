@@ -3,11 +3,19 @@
 Only ``safe_load`` semantics are ever used (no Python object tags). Besides the data, :func:`load_file` returns
 the 1-based line of every mapping key and sequence item, keyed by its path from the top, so later errors can say
 ``machinable.yaml:7`` instead of a bare key name.
+
+Two departures from PyYAML's defaults, both because configurations are written by hand:
+
+- ``1e-3`` and ``1.5e3`` are floats (YAML 1.1 wants ``1.0e-3``; PyYAML reads the others as strings, a classic
+  learning-rate bug);
+- a key written twice in one mapping is an error (PyYAML silently keeps the last one, so a second
+  ``components:`` section or a repeated ``~version`` would drop the first without a word).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +25,21 @@ from machinable.config.errors import YamlSyntaxError
 from machinable.errors import ConfigError
 
 # libyaml is ~10x faster; the pure-Python loader is identical in behaviour.
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+    """The safe loader, plus floats in exponent notation without a dot or without an exponent sign."""
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_STR_TAG = "tag:yaml.org,2002:str"
+# Appended after PyYAML's own float resolver, so this only decides what that one leaves to strings.
+_Loader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 Path = tuple  # a key path: ('components', 0, 'optimization', 'data')
 
@@ -59,29 +81,38 @@ def load_file(path: str | os.PathLike[str]) -> LoadedYaml:
 def load_text(text: str, name: str = "<string>") -> LoadedYaml:
     """Parse YAML text (``name`` is only used in messages)."""
     loader = _Loader(text)
+    lines: dict[Path, int] = {}
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if node is None:
+            return LoadedYaml(name, None, lines)
+        # Lines (and duplicate keys) come from the nodes as written: construction merges '<<' keys into them.
+        _collect_lines(node, (), lines, name, set())
+        data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, name) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"{name}: invalid YAML: {exc}", name) from None
     finally:
         loader.dispose()
-    lines: dict[Path, int] = {}
-    if node is not None:
-        _collect_lines(node, (), lines)
     return LoadedYaml(name, data, lines)
 
 
-def parse_mapping_string(text: str) -> Any:
+def parse_mapping_string(text: str, name: str = "version string") -> Any:
     """Parse a version given as a YAML string; the caller checks that it is a mapping."""
-    try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a safe loader
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, "version string") from None
-    except yaml.YAMLError as exc:
-        raise YamlSyntaxError(f"version string: invalid YAML: {exc}", "version string") from None
+    return load_text(text, name).data
+
+
+def reads_as_string(text: str) -> bool:
+    """True when ``text``, written as a plain YAML scalar, would be read back as this string (not ``true``,
+    ``null``, ``1e-5``, ``''`` ...)."""
+    if text[:1] in _INDICATORS or ": " in text or " #" in text or text[-1:] == ":" or text[:2] in ("- ", "? "):
+        return False  # a flow collection, an alias, a tag, a quoted string, a comment, a mapping ...
+    candidates = _Loader.yaml_implicit_resolvers.get(text[:1], [])
+    return not any(regexp.match(text) for _, regexp in candidates)
+
+
+_INDICATORS = frozenset("[]{},&*!|>'\"%@`#")
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> YamlSyntaxError:
@@ -92,28 +123,44 @@ def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> YamlSyntaxError:
     if exc.context:
         problem = f"{problem} ({exc.context})"
     where = f"{name}:{line}:{column}" if line is not None else name
-    return YamlSyntaxError(f"{where}: invalid YAML: {problem}", name, line, column)
+    return YamlSyntaxError(f"{where}: invalid YAML: {problem}", name, line, column, problem)
 
 
-def _collect_lines(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
+def _collect_lines(node: yaml.Node, path: Path, lines: dict[Path, int], name: str, seen: set[int]) -> None:
+    if id(node) in seen:
+        return  # an alias: walked once, at its anchor (walking it again is exponential, or endless if recursive)
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = _scalar_key(key_node)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            _collect_lines(value_node, path + (key,), lines)
+            line = key_node.start_mark.line + 1
+            if key in first:
+                raise _duplicate(key, key_node, first[key], name)
+            first[key] = lines[path + (key,)] = line
+            _collect_lines(value_node, path + (key,), lines, name, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[path + (index,)] = item.start_mark.line + 1
-            _collect_lines(item, path + (index,), lines)
+            _collect_lines(item, path + (index,), lines, name, seen)
+
+
+def _duplicate(key: Any, node: yaml.Node, first: int, name: str) -> YamlSyntaxError:
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    problem = (
+        f"key '{key}' is written twice in one mapping (first on line {first}); YAML would keep only the last "
+        "one: remove or merge the two"
+    )
+    return YamlSyntaxError(f"{name}:{line}:{column}: {problem}", name, line, column, problem)
 
 
 def _scalar_key(node: yaml.ScalarNode) -> Any:
     # Keys are nearly always strings; resolve the few others (ints, bools) like the constructor did.
-    if node.tag == "tag:yaml.org,2002:str":
+    if node.tag == _STR_TAG:
         return node.value
     try:
-        return yaml.safe_load(node.value)
+        return yaml.load(node.value, Loader=_Loader)
     except yaml.YAMLError:
         return node.value

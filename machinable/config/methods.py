@@ -45,28 +45,41 @@ def parse_call(text: str, where: str) -> MethodCall | None:
     try:
         tree = ast.parse(f"_({match.group(2)})", mode="eval")
     except SyntaxError:
+        if "$" in match.group(2):
+            # 'double($self.width)' would otherwise stay a string without a word; methods read keys from self.
+            raise ConfigMethodError(
+                f"{where}: config method call {text!r} passes a reference ({match.group(2).strip()}); arguments "
+                f"must be literals: read the key inside the method instead (self.<key>)"
+            ) from None
         # e.g. 'f(x' + ')(' mixtures: not a call of ours, keep the string.
         return None
     call = tree.body
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "_"):
         return None  # 'a(1) + b(2)' matched the pattern but is an expression, not one call
-    try:
-        args = []
-        for node in call.args:
-            if isinstance(node, ast.Starred):
-                raise ValueError("*args")
-            args.append(ast.literal_eval(node))
-        kwargs = {}
-        for keyword in call.keywords:
-            if keyword.arg is None:
-                raise ValueError("**kwargs")
-            kwargs[keyword.arg] = ast.literal_eval(keyword.value)
-    except ValueError as exc:
-        raise ConfigMethodError(
-            f"{where}: config method call {text!r} has arguments that are not literals ({exc}); only numbers, "
-            "strings, booleans, None, lists, tuples and dicts are allowed"
-        ) from None
+    source = f"_({match.group(2)})"
+    args = [_literal(node, source, text, where) for node in call.args]
+    kwargs = {}
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise _not_literal(text, "**" + (ast.get_source_segment(source, keyword.value) or ""), where)
+        kwargs[keyword.arg] = _literal(keyword.value, source, text, where)
     return MethodCall(text, match.group(1), tuple(args), kwargs)
+
+
+def _literal(node: ast.expr, source: str, text: str, where: str) -> Any:
+    try:
+        if isinstance(node, ast.Starred):
+            raise ValueError
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise _not_literal(text, ast.get_source_segment(source, node) or "?", where) from None
+
+
+def _not_literal(text: str, argument: str, where: str) -> ConfigMethodError:
+    return ConfigMethodError(
+        f"{where}: config method call {text!r} has an argument that is not a literal ({argument}); only "
+        "numbers, strings, booleans, None, lists, tuples, dicts and sets are allowed, nothing is evaluated"
+    )
 
 
 def call_method(target: Any, call: MethodCall, config: Any, where: str) -> Any:

@@ -108,11 +108,12 @@ class Finalizer:
                 hint, listed = "", f"indices 0..{len(current) - 1}"
             else:
                 hint, listed = "", f"nothing (it is {type(current).__name__} {current!r})"
-            parent = ".".join(segments[:depth]) or (
-                "the configuration" if reference[1] == "s" else "the file"
-            )
+            if depth:
+                parent = "'" + ".".join(segments[:depth]) + "'"
+            else:
+                parent = "the configuration" if reference[1] == "s" else "the top level of machinable.yaml"
             raise ConfigReferenceError(
-                f"{self._where(path)}: reference '{reference}' points to a missing key: '{parent}' has no "
+                f"{self._where(path)}: reference '{reference}' points to a missing key: {parent} has no "
                 f"'{segment}'{hint}; it has {listed}"
             )
         return current

@@ -37,6 +37,7 @@ class EntrySpec:
     line: int | None
     alias: bool = False
     where: str = field(default="", repr=False)
+    declared: bool = True  # written in machinable.yaml (False: registered from code)
 
 
 def parse_sections(loaded: LoadedYaml, data: Any) -> dict[str, dict[str, EntrySpec]]:

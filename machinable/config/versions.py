@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from machinable.config.errors import YamlSyntaxError
 from machinable.config.loader import parse_mapping_string
 from machinable.config.merge import deep_merge
 from machinable.errors import ConfigError, UnknownVersionError, did_you_mean
@@ -108,7 +109,9 @@ def _diff(
             f"version {item!r} of component '{component}' has type {type(item).__name__}; expected None, a "
             "dict, '~name', '_mixin_', a YAML string, a tuple (merge) or a list (several trials)"
         )
-    if _VERSION_NAME.fullmatch(item):
+    name = item.strip()  # ' ~mnist' from a formatted string means '~mnist'
+    if _VERSION_NAME.fullmatch(name):
+        item = name
         if item in carried:
             found = carried[item]
         elif item in versions:
@@ -128,11 +131,19 @@ def _diff(
                 f"version '{item}' of component '{component}' is {found!r}, not a mapping of changes"
             )
         return found
-    if _MIXIN_NAME.fullmatch(item):
-        found = mixin(item[1:-1])
-        applied.append(item)
+    if _MIXIN_NAME.fullmatch(name):
+        found = mixin(name[1:-1])
+        applied.append(name)
         return found
-    parsed = _parse(item)
+    try:
+        parsed = _parse(item)
+    except YamlSyntaxError as exc:
+        message = (
+            f"version string {item!r} of component '{component}' is not valid YAML (line {exc.line}, column "
+            f"{exc.column}: {exc.problem}); write a mapping such as 'learning_rate: 0.1' or "
+            "'{data: {name: mnist}}'"
+        )
+        raise YamlSyntaxError(message, exc.path, exc.line, exc.column, exc.problem) from None
     if not isinstance(parsed, Mapping):
         hint = ""
         if f"~{item}" in carried or f"~{item}" in versions:

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 # multiprocessing, tempfile and faulthandler are imported when the engine runs: building the plugin manager
 # (every command line start) imports this module.
 
-_OWN_FRAME = os.path.join("machinable", "engines", "worker.py")  # where a worker's own frames begin
+# faulthandler lists the most recent call first: the trial's frames, then machinable's (the runner, the worker)
+_PACKAGE_FRAME = '  File "' + os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 # seconds running trials get to record their interruption before their workers are killed
 INTERRUPT_GRACE = 2.0
 # seconds idle workers get to tear their session fixtures down at the end
@@ -118,6 +119,7 @@ class _Pool:
         self.inherit = engine.start_method == "fork"  # forked workers already hold every spec
         self.worker_context = WorkerContext.of(context)
         self.slots: list[_Slot] = []
+        self.late: list[TrialResult] = []  # results of the trials a Ctrl-C ended, not yet reported
 
     # -- the controller's loop -----------------------------------------------------------------------------------
     def run(self) -> Iterator[TrialResult]:
@@ -145,8 +147,18 @@ class _Pool:
                         yield self._collect(slot)
                     elif slot.deadline is not None and time.time() >= slot.deadline:
                         yield self._expire(slot)
+        except KeyboardInterrupt:
+            # Ctrl-C while we wait for workers: the trials that were running end now (interrupted, or finished
+            # within the grace time) and are reported like every other result before the interrupt goes on.
+            self.late = self._shutdown()
+            while self.late:
+                yield self.late.pop(0)
+            raise
         finally:
-            self._shutdown()
+            # Also reached when the consumer stops early (-x) or was itself interrupted: nobody takes results
+            # any more, so the trials' files are kept in storage only.
+            for result in [*self.late, *self._shutdown()]:
+                keep_unreported(result, self.context)
 
     def _assign(self, slot: _Slot, index: int) -> None:
         spec = self.specs[index]
@@ -227,12 +239,17 @@ class _Pool:
         slot.process.join(5.0)
         _remove(slot.crash_file)
 
-    def _shutdown(self) -> None:
-        """Stop every worker; running trials (Ctrl-C, or the consumer stopped early) are interrupted."""
+    def _shutdown(self) -> list[TrialResult]:
+        """Stop every worker; running trials (Ctrl-C, or the consumer stopped early) are interrupted.
+
+        Returns their results: what a worker sent within the grace time, else an ``interrupted`` result whose
+        status the controller wrote. Empty when the pool is already shut down.
+        """
         from multiprocessing.connection import wait
 
         slots = [s for s in self.slots if not isinstance(s.process, _Dead)]
         running = [s for s in slots if s.busy]
+        results: list[TrialResult] = []
         for slot in running:
             with contextlib.suppress(OSError):
                 slot.process.terminate()  # the worker turns SIGTERM into KeyboardInterrupt inside the trial
@@ -246,14 +263,16 @@ class _Pool:
             for conn in wait(list(waiting), max(0.0, until - time.time())):
                 slot = waiting.pop(conn)  # type: ignore[arg-type]
                 try:
-                    keep_unreported(conn.recv(), self.context)
+                    results.append(conn.recv())
                     slot.spec = None
                 except (EOFError, OSError):
                     pass
         for slot in running:
             if slot.spec is not None:
-                lost_result(
-                    slot.spec, self.context, "interrupted", "the execution was interrupted", slot.started
+                results.append(
+                    lost_result(
+                        slot.spec, self.context, "interrupted", "the execution was interrupted", slot.started
+                    )
                 )
         until = time.time() + STOP_GRACE
         for slot in slots:
@@ -269,6 +288,7 @@ class _Pool:
                 slot.conn.close()
             _remove(slot.crash_file)
         self.slots = []
+        return results
 
 
 class _Dead:
@@ -298,7 +318,7 @@ def _fatal_traceback(path: str) -> str:
         return ""
     kept: list[str] = []
     for line in lines:
-        if _OWN_FRAME in line or line.startswith("Extension modules"):
+        if line.startswith(_PACKAGE_FRAME) or line.startswith("Extension modules"):
             break
         if line.strip():
             kept.append(line)

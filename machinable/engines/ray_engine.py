@@ -170,9 +170,23 @@ class RayEngine(Engine):
                         _add(used, flight.need, -1)
                         error = timeout_error(flight.spec.timeout or 0)
                         yield lost_result(flight.spec, context, "failed", error, flight.started)
+        except KeyboardInterrupt:
+            # Ctrl-C while we wait for Ray: the running trials end now and are reported before the interrupt
+            # goes on (the finally below then has nothing left to do).
+            late = _interrupt(ray, flights, context)
+            flights.clear()
+            try:
+                while late:
+                    yield late.pop(0)
+            finally:
+                for result in late:  # the consumer stopped taking results: keep their files in storage
+                    keep_unreported(result, context)
+            raise
         finally:
+            # The consumer stopped early (-x) or was interrupted itself: nobody takes these results any more.
             if flights:
-                _interrupt(ray, flights, context)
+                for result in _interrupt(ray, flights, context):
+                    keep_unreported(result, context)
 
 
 @dataclass
@@ -353,9 +367,14 @@ def _result(ray: Any, ref: Any, flight: _Flight, context: RunContext) -> TrialRe
     return lost_result(flight.spec, context, "crashed", error, flight.started)
 
 
-def _interrupt(ray: Any, flights: dict[Any, _Flight], context: RunContext) -> None:
-    """Ctrl-C or an early stop: running trials get KeyboardInterrupt, then their workers are killed."""
+def _interrupt(ray: Any, flights: dict[Any, _Flight], context: RunContext) -> list[TrialResult]:
+    """Ctrl-C or an early stop: running trials get KeyboardInterrupt, then their workers are killed.
+
+    Returns the trials' results: what a trial returned within the grace time, else an ``interrupted`` result
+    whose status the controller wrote.
+    """
     refs = list(flights)
+    results: list[TrialResult] = []
     for ref in refs:
         ray.cancel(ref)
     ready, rest = ray.wait(refs, num_returns=len(refs), timeout=INTERRUPT_GRACE)
@@ -369,10 +388,12 @@ def _interrupt(ray: Any, flights: dict[Any, _Flight], context: RunContext) -> No
                 result = ray.get(ref, timeout=0)
             except Exception:  # cancelled: the trial did not return
                 result = None
-        if result is not None:
-            keep_unreported(result, context)
-        else:
-            lost_result(flight.spec, context, "interrupted", "the execution was interrupted", flight.started)
+        if result is None:
+            result = lost_result(
+                flight.spec, context, "interrupted", "the execution was interrupted", flight.started
+            )
+        results.append(result)
+    return results
 
 
 @hookimpl

@@ -187,6 +187,9 @@ class _MemoryAppender:
         pass
 
 
+_MEMORY_CLAIMS = threading.Lock()
+
+
 class MemoryBackend(Backend):
     """fsspec's memory filesystem, filled directly (its ``open`` walks every parent folder per call)."""
 
@@ -218,6 +221,15 @@ class MemoryBackend(Backend):
 
     def isdir(self, path: str) -> bool:
         return self.fs.isdir(path)
+
+    def claim(self, path: str, marker: str) -> bool:
+        # Folders are only implied here, so the check and the marker ('{}': no information yet) happen under
+        # one lock: two threads executing with the same seed must not share a folder.
+        with _MEMORY_CLAIMS:
+            if not super().claim(path, marker):
+                return False
+            self.write_bytes(f"{path}/{marker}", b"{}")
+        return True
 
     def listdir(self, path: str) -> list[tuple[str, bool]]:
         return [
@@ -274,6 +286,19 @@ class FsspecBackend(Backend):
     def makedirs(self, path: str) -> None:
         if self._dirs:
             self.fs.makedirs(path, exist_ok=True)
+
+    def claim(self, path: str, marker: str) -> bool:
+        if not super().claim(path, marker):
+            return False
+        # An exclusive create of the marker ('{}': no information yet) settles a race between two executions
+        # with the same id where the store supports it (S3's If-None-Match; fsspec checks then writes elsewhere).
+        try:
+            self.fs.pipe_file(f"{path}/{marker}", b"{}", mode="create")
+        except FileExistsError:
+            return False
+        except Exception:  # noqa: BLE001 - no exclusive writes here (or an old botocore): claim as before
+            self.fs.pipe_file(f"{path}/{marker}", b"{}")
+        return True
 
     def listdir(self, path: str) -> list[tuple[str, bool]]:
         entries = self.fs.ls(path, detail=True)

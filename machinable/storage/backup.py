@@ -1,9 +1,10 @@
 """Code backup: the project's files as ``code.zip``, paths relative to the project root.
 
 Inside a git work tree the file list is git's own (``git ls-files --cached --others --exclude-standard``), so
-nested ``.gitignore`` files, negations and ``.git/info/exclude`` behave exactly as in git. Outside one, the
-``.gitignore`` files found in the tree are applied with pathspec. ``.git/`` is never included, and files larger
-than the size cap are skipped with a warning.
+nested ``.gitignore`` files, negations and ``.git/info/exclude`` behave exactly as in git; a tracked file that an
+ignore rule lists (a ``.env`` committed before ``.gitignore`` named it) is left out too. Outside one, the
+``.gitignore`` files found in the tree (and ``.git/info/exclude``, if any) are applied with pathspec. ``.git/`` is
+never included, and files larger than the size cap are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -34,24 +35,28 @@ def project_files(root: str | os.PathLike[str], *, exclude: tuple[str, ...] = ()
 
 
 def _git_files(root: str, exclude: tuple[str, ...] = ()) -> list[str] | None:
-    import subprocess
-
     # Excluded folders (results kept in the project) are pruned by git itself: they may hold many files.
     pathspecs = ["--", ".", *(f":(exclude){folder}" for folder in exclude)] if exclude else []
-    try:
-        done = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", *pathspecs],
-            cwd=root,
-            capture_output=True,
-            timeout=120,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None  # no git on this machine
-    if done.returncode != 0:
-        return None  # not a git work tree
-    names = [n for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    names = _ls_files(root, ["--cached", "--others", "--exclude-standard", *pathspecs])
+    if names is None:
+        return None  # no git on this machine, or not a git work tree
+    # Git keeps tracking a file that was committed before an ignore rule listed it (or added with -f): a
+    # committed .env is still a secret the .gitignore says must stay out, so ignore rules win over tracking.
+    ignored = set(_ls_files(root, ["--cached", "--ignored", "--exclude-standard", *pathspecs]) or ())
     # Empty when the project lies in a folder its enclosing repository ignores: use the .gitignore rules then.
-    return list(dict.fromkeys(names)) or None
+    return [n for n in dict.fromkeys(names) if n not in ignored] or None
+
+
+def _ls_files(root: str, args: list[str]) -> list[str] | None:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "ls-files", "-z", *args], cwd=root, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return [n for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
 
 
 def git_revision(root: str | os.PathLike[str]) -> dict[str, Any]:
@@ -127,7 +132,15 @@ def _gitignore_files(root: str, exclude: tuple[str, ...] = ()) -> list[str]:
             elif entry.is_file():
                 out.append(rel)
 
-    visit("", [])
+    # A .git/ that git cannot use here (a repository owned by another user, no git installed) still has its
+    # local rules: below every .gitignore, as in git.
+    root_specs: list[tuple[str, Any]] = []
+    try:
+        with open(os.path.join(root, ".git", "info", "exclude"), encoding="utf-8", errors="replace") as f:
+            root_specs.append(("", GitIgnoreSpec.from_lines(f.read().splitlines())))
+    except OSError:
+        pass
+    visit("", root_specs)
     return out
 
 

@@ -68,6 +68,16 @@ def parse_jsonl(data: bytes, where: str = "") -> list[dict[str, Any]]:
     return rows
 
 
+def _is_folder_name(name: Any) -> bool:
+    """A name that can only mean a folder directly inside the storage root (never '..', never hidden)."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\\x00")
+    )
+
+
 def _process_gone(status: dict[str, Any]) -> bool:
     # A trial of this host whose process no longer exists crashed, whatever its last heartbeat says.
     import socket
@@ -81,7 +91,19 @@ def _process_gone(status: dict[str, Any]) -> bool:
         return True
     except OSError:
         return False
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    # A killed process stays in the process table until its parent reaps it (forever, under an init that
+    # does not reap orphans), and signal 0 still reaches it: it is dead all the same.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False  # no /proc (macOS): signal 0 is all there is
+    # The state follows the command name, which is in parentheses and may itself contain ') '.
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z"
 
 
 @final
@@ -378,16 +400,29 @@ class Storage:
     def get(self, execution_id: str) -> StoredExecution:
         """The execution with this id (the latest, if the same id was stored again: folders ``<id>-2`` ...) or
         with this folder name; StorageError naming a few existing ids when there is none."""
-        if isinstance(execution_id, str) and execution_id and "/" not in execution_id:
+        if _is_folder_name(execution_id):
             self._io.refresh()
             folder = self._latest_folder(execution_id)
             path = self._io.join(self.location.root, folder)
-            # execution.json is read when first needed: it lists every trial and may be large.
+            # execution.json is read when first needed: it lists every trial and may be large. A folder without
+            # it is a re-run's scratch execution (reproduce writes trials only).
             if self._io.isfile(self._io.join(path, EXECUTION_JSON)) or self._io.isdir(path):
                 return StoredExecution(self, folder)
-        known = [e.id for e in self.executions()[:5]]
-        hint = f"; recent executions: {', '.join(known)}" if known else "; it holds no executions"
-        raise StorageError(f"no execution '{execution_id}' in storage {self.url}{hint}")
+        raise StorageError(f"no execution {execution_id!r} in storage {self.url}{self._known_hint()}")
+
+    def _known_hint(self) -> str:
+        # Folder names, not ids: an id stored twice would be listed twice, and `get` takes both.
+        known = [e.folder for e in self.executions()[:5]]
+        if known:
+            return f"; recent executions: {', '.join(known)}"
+        if self.location.is_memory:
+            return (
+                "; it holds no executions (memory storage lives in the process that wrote it: pass the "
+                "storage the execution was run with, e.g. its `.storage` URL or a path)"
+            )
+        if self.location.is_local and not os.path.isdir(self.location.root):
+            return "; the folder does not exist"
+        return "; it holds no executions"
 
     def _latest_folder(self, execution_id: str) -> str:
         if "-" in execution_id or not self._io.isdir(self._io.join(self.location.root, f"{execution_id}-2")):

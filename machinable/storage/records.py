@@ -5,11 +5,13 @@ User columns are never touched; the columns machinable adds (``_time``, ``_itera
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from machinable.errors import UsageError
+from machinable.storage.encoding import dumps
 
 if TYPE_CHECKING:
     from machinable.storage.writer import RecordWriter
@@ -61,7 +63,7 @@ class Record:
     def save(self, **fields: Any) -> dict[str, Any] | None:
         """End the row: add ``_time`` and the given ``_``-prefixed fields, write it, start a new row.
 
-        Returns the saved row, or None when the row was empty (nothing is written).
+        Returns the saved row as stored (JSON values), or None when the row was empty (nothing is written).
         """
         if not self._row:
             return None
@@ -72,12 +74,14 @@ class Record:
                     f"set your columns with record['{key}'] = value"
                 )
         row = {**self._row, "_time": time.time(), **fields}
-        if self.writer is not None:
-            self.writer.write(row)
+        line = self.writer.write(row) if self.writer is not None else dumps(row)
         # Only after a successful write: a failed write keeps the row for another try.
         self._row = {}
-        self.rows.append(row)
-        return row
+        # The row as stored (numpy values as numbers, paths as text, ...): results in memory then agree with
+        # results read back, and mutating a saved value afterwards changes neither.
+        saved: dict[str, Any] = json.loads(line)
+        self.rows.append(saved)
+        return saved
 
     def __repr__(self) -> str:
         return f"Record(current={self._row!r}, saved={len(self.rows)})"

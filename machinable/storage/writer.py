@@ -178,12 +178,15 @@ class RecordWriter:
         self._rel = f"{RECORDS_DIR}/{scope}.jsonl"
         self._handle: Any = None
 
-    def write(self, row: Mapping[str, Any]) -> None:
+    def write(self, row: Mapping[str, Any]) -> str:
+        """Append ``row``; returns its JSON text as written."""
         handle = self._handle
         if handle is None:
             handle = self._handle = self._trial._open_append(self._rel, buffered=False)
-        handle.write((dumps(row) + "\n").encode("utf-8"))
+        line = dumps(row)
+        handle.write((line + "\n").encode("utf-8"))
         handle.flush()
+        return line
 
     def flush(self) -> None:
         if self._handle is not None:
