@@ -161,20 +161,26 @@ def run_specs(
     # Results are appended as they end and put in plan order once, at the end: sorting after every trial
     # would make long executions quadratic.
     stream: Iterator[TrialResult] = engine.run(specs, context)
+
+    def report(result: TrialResult) -> None:
+        _keep(result, execution, writer)
+        execution.trials.append(result)
+        pm.hook.machinable_trial_result(execution=execution, result=result)
+
     try:
         for result in stream:
-            _keep(result, execution, writer)
-            execution.trials.append(result)
-            pm.hook.machinable_trial_result(execution=execution, result=result)
+            report(result)
             if stop is not None and stop(execution):
+                # The engine ends the trials still running and hands their results over, so the report and
+                # the Execution show them as interrupted instead of leaving them only in storage.
+                for late in _stopped(stream):
+                    report(late)
                 break
     except KeyboardInterrupt as exc:
         execution.interrupted = True
         partial = getattr(exc, "result", None)
         if partial is not None:
-            _keep(partial, execution, writer)
-            execution.trials.append(partial)
-            pm.hook.machinable_trial_result(execution=execution, result=partial)
+            report(partial)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -184,6 +190,21 @@ def run_specs(
         writer.write_execution({"finished": execution.finished, "interrupted": execution.interrupted})
         pm.hook.machinable_execution_finish(execution=execution)
     return execution
+
+
+def _stopped(stream: Iterator[TrialResult]) -> Iterator[TrialResult]:
+    """The results an engine hands over when told to stop early (see ``StopExecution``)."""
+    from machinable.engines.base import StopExecution
+
+    throw = getattr(stream, "throw", None)
+    if throw is None:
+        return
+    try:
+        first = throw(StopExecution())
+    except (StopExecution, StopIteration):
+        return
+    yield first
+    yield from stream
 
 
 def _keep(result: TrialResult, execution: Execution, writer: ExecutionWriter) -> None:
@@ -269,6 +290,8 @@ def execute(
 
     dev = is_dev()
     plan = as_task(task)
+    if not plan.entries:
+        raise UsageError("the task has no components: add one with .component(name, version)")
     proj = resolve_project(project)
     execution_id = ids.execution_id(seed)
     pm = plugins or default_plugin_manager()

@@ -200,7 +200,7 @@ def _run_class(cls: type[Component], spec: TrialSpec, flags: Flags, tw: TrialWri
             _run_iterations(component)
             component.on_after_execute()
             component.on_success()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a component is a failure like any other
             component.on_failure(exc)
             raise
         finally:

@@ -250,3 +250,20 @@ def test_ctrl_c_on_the_process_engine_reports_the_running_trial_and_keeps_the_re
         "presses_ctrl_c": "interrupted",
     }
     assert len(ET.parse(xml).getroot().findall("testsuite/testcase")) == 2
+
+
+def test_exitfirst_on_the_process_engine_reports_the_trials_it_ended_as_interrupted(capsys, tmp_path):
+    yaml = "components:\n  - quick_failure\n  - long_runner\n"
+    files = {
+        "quick_failure.py": "import time\nimport machinable as ml\nclass QuickFailure(ml.Component):\n"
+        "    def on_execute(self):\n        time.sleep(0.5)\n        raise ValueError('early')\n",
+        "long_runner.py": "import time\nimport machinable as ml\nclass LongRunner(ml.Component):\n"
+        "    def on_execute(self):\n        time.sleep(30)\n",
+    }
+    root = write_project(tmp_path / "project", yaml, files)
+    storage = tmp_path / "results"
+    result = run_inprocess(capsys, root, "-x", "--engine", "process:2", "--storage", str(storage))
+    assert result.ret == 1
+    assert re.search(r"=+ 1 failed, 1 interrupted in \S+ s =+$", result.out)
+    [stored] = ml.Storage(str(storage)).executions()
+    assert sorted(t.status for t in stored.trials) == ["failed", "interrupted"]

@@ -149,3 +149,11 @@ def test_collect_only_does_not_change_the_cache(capsys, root, collected):
     collected("--seed", "7")
     assert "execution 8gWVkz" in run_inprocess(capsys, root, "--co", "--seed", "last").out
     assert collected("--lf") == ["tasks/sweep.py::flaky[fail=true]"]
+
+
+def test_a_version_target_reads_values_as_machinable_yaml_does():
+    from machinable.cli.select import parse_version
+
+    assert parse_version("lr=1e-05") == {"lr": 1e-05}
+    assert parse_version("~alexnet-data.name=mnist") == ("~alexnet", {"data": {"name": "mnist"}})
+    assert parse_version('flag="true"') == {"flag": "true"}

@@ -419,3 +419,20 @@ def test_a_fixture_asking_for_a_missing_fixture_is_an_error_before_anything_runs
     root = make_project("components:\n  - fit\n", {"fit.py": source, "machinable_conf.py": conf})
     with pytest.raises(CollectionError, match="fixture 'dataset' asks for fixture 'sise', which does not exist"):
         run(root, "fit")
+
+
+def test_sys_exit_in_a_component_fails_the_trial_and_calls_on_failure(make_project):
+    source = """
+        import sys
+        import machinable as ml
+        class Quits(ml.Component):
+            def on_execute(self):
+                sys.exit(3)
+            def on_failure(self, exception):
+                self.store("failure", type(exception).__name__)
+    """
+    root = make_project("components:\n  - quits\n", {"quits.py": source})
+    trial = run(root, "quits").trials[0]
+    assert trial.status == "failed"
+    assert "SystemExit: 3" in trial.error
+    assert trial.store["failure"] == "SystemExit"

@@ -22,6 +22,12 @@ def test_a_syntax_error_in_machinable_yaml_names_file_line_and_column(tmp_path: 
     assert (error.line, error.column) == (4, 1)
 
 
+def test_an_unclosed_bracket_also_names_where_it_was_opened(tmp_path: Path) -> None:
+    (tmp_path / "machinable.yaml").write_text("components:\n  - net:\n      data: {name: mnist\n")
+    with pytest.raises(YamlSyntaxError, match=r"while parsing a flow mapping that starts at 3:13\)"):
+        Project(tmp_path)
+
+
 def test_a_bad_indentation_is_reported_where_it_happens(tmp_path: Path) -> None:
     (tmp_path / "machinable.yaml").write_text("components:\n  - net:\n      a: 1\n     b: 2\n")
     with pytest.raises(YamlSyntaxError, match=r"machinable\.yaml:4:6: invalid YAML"):

@@ -327,3 +327,8 @@ def test_user_flags_reach_the_trial_beside_machinables_own(project):
     trial = run(project, ml.Task().component("optimization", flags={"DEBUG": True})).trials[0]
     assert trial.flags["DEBUG"] is True
     assert trial.flags["NODE_ID"] == "optimization" and trial.flags["SEED"] == trial.seed
+
+
+def test_an_empty_task_is_a_clear_error(project):
+    with pytest.raises(UsageError, match="the task has no components"):
+        run(project, ml.Task())

@@ -129,7 +129,8 @@ def unmatched_ids(items: list[TrialSpec], targets: Targets, root: Path) -> list[
 
 def parse_version(text: str) -> Any:
     """The version a ``NAME[VERSION]`` target names (the inverse of a node id's version part)."""
-    import yaml
+    from machinable.config.loader import parse_mapping_string
+    from machinable.errors import ConfigError
 
     parts: list[Any] = []
     for piece in _VERSION_PART.split(text):
@@ -138,8 +139,9 @@ def parse_version(text: str) -> Any:
             parts.append(piece)
             continue
         try:
-            parsed = yaml.safe_load(value) if value else None
-        except yaml.YAMLError:
+            # machinable.yaml's own reading of scalars: 1e-05 is a float here too
+            parsed = parse_mapping_string(f"v: {value}")["v"] if value else None
+        except (ConfigError, TypeError, KeyError):
             parsed = value
         element: Any = parsed
         for name in reversed(key.split(".")):

@@ -121,7 +121,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> YamlSyntaxError:
     column = mark.column + 1 if mark is not None else None
     problem = exc.problem or "invalid YAML"
     if exc.context:
-        problem = f"{problem} ({exc.context})"
+        # Where an unclosed bracket or quote began is usually the line to fix; the problem mark is where the
+        # parser gave up, often the end of the file.
+        start = exc.context_mark
+        began = f" that starts at {start.line + 1}:{start.column + 1}" if start is not None and start != mark else ""
+        problem = f"{problem} ({exc.context}{began})"
     where = f"{name}:{line}:{column}" if line is not None else name
     return YamlSyntaxError(f"{where}: invalid YAML: {problem}", name, line, column, problem)
 

@@ -28,6 +28,14 @@ class RunContext:
     timeout: float | None = None  # default per-trial timeout of the execution
 
 
+class StopExecution(Exception):
+    """Thrown into an engine's ``run()`` generator when the controller stops early (``-x``, ``--maxfail``).
+
+    The engine starts no further trial, ends the running ones (``interrupted``), yields their results and
+    returns. An engine that does not catch it simply ends: nothing of its was running (the local engine).
+    """
+
+
 class Engine:
     """Runs trial specs and yields their results as they end (in any order)."""
 

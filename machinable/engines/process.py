@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from machinable.engines.base import Engine, RunContext
+from machinable.engines.base import Engine, RunContext, StopExecution
 from machinable.engines.worker import (
     WorkerContext,
     close_environment,
@@ -147,13 +147,15 @@ class _Pool:
                         yield self._collect(slot)
                     elif slot.deadline is not None and time.time() >= slot.deadline:
                         yield self._expire(slot)
-        except KeyboardInterrupt:
-            # Ctrl-C while we wait for workers: the trials that were running end now (interrupted, or finished
-            # within the grace time) and are reported like every other result before the interrupt goes on.
+        except (KeyboardInterrupt, StopExecution) as exc:
+            # Ctrl-C while we wait for workers, or the controller stopping early: the trials that were running
+            # end now (interrupted, or finished within the grace time) and are reported like every other result
+            # before the interrupt goes on.
             self.late = self._shutdown()
             while self.late:
                 yield self.late.pop(0)
-            raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise
         finally:
             # Also reached when the consumer stops early (-x) or was itself interrupted: nobody takes results
             # any more, so the trials' files are kept in storage only.

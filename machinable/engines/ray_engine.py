@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from machinable.engines.base import Engine, RunContext
+from machinable.engines.base import Engine, RunContext, StopExecution
 from machinable.engines.worker import (
     WorkerContext,
     keep_unreported,
@@ -170,9 +170,9 @@ class RayEngine(Engine):
                         _add(used, flight.need, -1)
                         error = timeout_error(flight.spec.timeout or 0)
                         yield lost_result(flight.spec, context, "failed", error, flight.started)
-        except KeyboardInterrupt:
-            # Ctrl-C while we wait for Ray: the running trials end now and are reported before the interrupt
-            # goes on (the finally below then has nothing left to do).
+        except (KeyboardInterrupt, StopExecution) as exc:
+            # Ctrl-C while we wait for Ray, or the controller stopping early: the running trials end now and
+            # are reported before the interrupt goes on (the finally below then has nothing left to do).
             late = _interrupt(ray, flights, context)
             flights.clear()
             try:
@@ -181,7 +181,8 @@ class RayEngine(Engine):
             finally:
                 for result in late:  # the consumer stopped taking results: keep their files in storage
                     keep_unreported(result, context)
-            raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise
         finally:
             # The consumer stopped early (-x) or was interrupted itself: nobody takes these results any more.
             if flights:
