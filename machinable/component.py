@@ -119,7 +119,9 @@ class Component:
     log: logging.Logger
     storage: TrialWriter | None
 
-    def __init__(self, config: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None
+    ) -> None:
         from machinable.config.view import ConfigView
 
         self.config = config if isinstance(config, ConfigView) else ConfigView(dict(config or {}))
@@ -202,4 +204,6 @@ def is_component_class(obj: Any) -> bool:
 
 
 def is_component(obj: Any) -> bool:
-    return is_component_class(obj) or (callable(obj) and getattr(obj, "__machinable_component__", False) is True)
+    return is_component_class(obj) or (
+        callable(obj) and getattr(obj, "__machinable_component__", False) is True
+    )

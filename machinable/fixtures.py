@@ -30,7 +30,9 @@ class FixtureDef:
     attribute: str
     scope: str
     params: tuple[str, ...]  # the parameters fixtures are injected into (not *args / **kwargs)
-    defaults: tuple[str, ...] = ()  # those of ``params`` with a default: injected only if such a fixture exists
+    defaults: tuple[
+        str, ...
+    ] = ()  # those of ``params`` with a default: injected only if such a fixture exists
 
     def load(self) -> Callable[..., Any]:
         target: Any = importlib.import_module(self.module)
@@ -67,14 +69,16 @@ def fixture(func: F | None = None, *, scope: str = "trial", name: str | None = N
 
 def injectable(signature: inspect.Signature) -> list[inspect.Parameter]:
     """The parameters that fixtures may fill: every one but ``*args`` and ``**kwargs``."""
-    return [
-        p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
+    return [p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def fixtures_in(namespace: Mapping[str, Any]) -> list[FixtureDef]:
     """The fixtures defined in a module's namespace."""
-    return [d for v in namespace.values() if isinstance(d := getattr(v, "__machinable_fixture__", None), FixtureDef)]
+    return [
+        d
+        for v in namespace.values()
+        if isinstance(d := getattr(v, "__machinable_fixture__", None), FixtureDef)
+    ]
 
 
 def check_definitions(defs: Iterable[FixtureDef]) -> None:
@@ -121,7 +125,11 @@ class FixtureManager:
     ) -> tuple[list[Any], dict[str, Any]]:
         """(positional, keyword) arguments for a functional component's ``signature``: a fixture for every
         parameter that names one; a parameter with a default that names none keeps its default."""
-        params = [p for p in injectable(signature) if p.name in builtins or p.name in self.defs or p.default is p.empty]
+        params = [
+            p
+            for p in injectable(signature)
+            if p.name in builtins or p.name in self.defs or p.default is p.empty
+        ]
         values = self.resolve([p.name for p in params], builtins, teardown)
         positional = [values[p.name] for p in params if p.kind is p.POSITIONAL_ONLY]
         return positional, {p.name: values[p.name] for p in params if p.kind is not p.POSITIONAL_ONLY}
@@ -172,7 +180,9 @@ class FixtureManager:
                 failure = failure or exc
                 continue
             gen.close()
-            failure = failure or UsageError(f"fixture '{gen.__name__}' yielded more than once; yield one value")
+            failure = failure or UsageError(
+                f"fixture '{gen.__name__}' yielded more than once; yield one value"
+            )
         if failure is not None:
             raise failure
 

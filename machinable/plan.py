@@ -72,7 +72,9 @@ def shorten(text: str) -> str:
     return text
 
 
-def node_id(component: str, parts: Iterable[str], occurrence: int, repeat_number: int, repeat_total: int) -> str:
+def node_id(
+    component: str, parts: Iterable[str], occurrence: int, repeat_number: int, repeat_total: int
+) -> str:
     base = component + ("" if occurrence == 1 else f"#{occurrence}")
     base += "".join(f"[{part}]" for part in parts if part)
     return base + (f"[r{repeat_number}]" if repeat_total > 1 else "")
@@ -189,7 +191,11 @@ def plan_task(
     scanned: set[str] = set()  # modules whose fixtures are known: scan each once, not once per entry
     fixtures = {} if fixtures is None else fixtures
     for entry in task.entries:
-        name = entry.component if isinstance(entry.component, str) else ensure_registered(project, entry.component)
+        name = (
+            entry.component
+            if isinstance(entry.component, str)
+            else ensure_registered(project, entry.component)
+        )
         registered = project.component(name)
         target = registered.load()
         module, attribute, shippable = import_target(target)

@@ -148,7 +148,9 @@ def _captured(tw: TrialWriter, echo: bool) -> Iterator[None]:
 @contextmanager
 def _deadline(seconds: float | None) -> Iterator[None]:
     """A timeout for in-process trials, by SIGALRM where it can be used (the main thread on Unix)."""
-    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    usable = (
+        seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    )
     if not usable:
         yield
         return

@@ -83,4 +83,6 @@ def _check_flags(flags: Mapping[str, Any] | None) -> None:
             raise UsageError(f"flag names are strings, not {type(key).__name__} {key!r}")
         if key in RESERVED_FLAGS:
             # It would be overwritten without a word: machinable sets these for every trial.
-            raise UsageError(f"flag '{key}' is set by machinable for every trial; give your flag another name")
+            raise UsageError(
+                f"flag '{key}' is set by machinable for every trial; give your flag another name"
+            )

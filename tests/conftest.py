@@ -25,7 +25,9 @@ def _isolated_imports(monkeypatch, tmp_path_factory):
 def make_project(tmp_path):
     """Write a project: ``make_project(yaml, {"module.py": source, ...})`` -> its root."""
 
-    def make(yaml: str = "components:\n", files: dict[str, str] | None = None, root: Path | None = None) -> Path:
+    def make(
+        yaml: str = "components:\n", files: dict[str, str] | None = None, root: Path | None = None
+    ) -> Path:
         root = root or tmp_path / "project"
         root.mkdir(parents=True, exist_ok=True)
         (root / "machinable.yaml").write_text(textwrap.dedent(yaml))

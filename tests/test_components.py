@@ -378,7 +378,9 @@ def test_a_failing_session_teardown_warns_and_the_execution_is_still_returned(ma
             return {"on": cluster}
     """
     root = make_project("components:\n  - job\n", {"job.py": source, "machinable_conf.py": conf})
-    with pytest.warns(RuntimeWarning, match="session fixture teardown failed: RuntimeError: cluster teardown failed"):
+    with pytest.warns(
+        RuntimeWarning, match="session fixture teardown failed: RuntimeError: cluster teardown failed"
+    ):
         execution = run(root, ml.Task().component("job").repeat(2))
     assert [t.status for t in execution.trials] == ["passed", "passed"]
 
@@ -397,8 +399,12 @@ def test_a_session_fixture_asking_for_a_per_trial_value_is_an_error_before_anyth
         def fit(dataset):
             raise AssertionError("must not run")
     """
-    root = make_project("components:\n  - fit:\n      size: 2\n", {"fit.py": source, "machinable_conf.py": conf})
-    with pytest.raises(CollectionError, match="session fixture 'dataset' asks for 'config', which is made anew"):
+    root = make_project(
+        "components:\n  - fit:\n      size: 2\n", {"fit.py": source, "machinable_conf.py": conf}
+    )
+    with pytest.raises(
+        CollectionError, match="session fixture 'dataset' asks for 'config', which is made anew"
+    ):
         run(root, "fit")
 
 
@@ -417,7 +423,9 @@ def test_a_fixture_asking_for_a_missing_fixture_is_an_error_before_anything_runs
             raise AssertionError("must not run")
     """
     root = make_project("components:\n  - fit\n", {"fit.py": source, "machinable_conf.py": conf})
-    with pytest.raises(CollectionError, match="fixture 'dataset' asks for fixture 'sise', which does not exist"):
+    with pytest.raises(
+        CollectionError, match="fixture 'dataset' asks for fixture 'sise', which does not exist"
+    ):
         run(root, "fit")
 
 

@@ -62,13 +62,24 @@ def test_yaml_booleans_and_numbers_are_typed() -> None:
 def test_a_learning_rate_in_exponent_notation_is_a_float_not_a_string() -> None:
     # PyYAML (YAML 1.1) reads 1e-3 and 1.5e3 as strings; a config tool must not.
     data = load_text("a: 1e-3\nb: 1.5e3\nc: -2E+2\nd: .5e1\ne: 1_000\nf: 1.2.3\ng: e5\nh: '1e-3'\n").data
-    assert data == {"a": 0.001, "b": 1500.0, "c": -200.0, "d": 5.0, "e": 1000, "f": "1.2.3", "g": "e5", "h": "1e-3"}
+    assert data == {
+        "a": 0.001,
+        "b": 1500.0,
+        "c": -200.0,
+        "d": 5.0,
+        "e": 1000,
+        "f": "1.2.3",
+        "g": "e5",
+        "h": "1e-3",
+    }
 
 
 def test_a_key_written_twice_in_one_mapping_is_an_error_not_a_silent_override() -> None:
     with pytest.raises(YamlSyntaxError) as info:
         load_text("components:\n  - net:\n      width: 1\n      width: 2\n", "m.yaml")
-    assert str(info.value).startswith("m.yaml:4:7: key 'width' is written twice in one mapping (first on line 3)")
+    assert str(info.value).startswith(
+        "m.yaml:4:7: key 'width' is written twice in one mapping (first on line 3)"
+    )
     assert (info.value.line, info.value.column) == (4, 7)
 
 

@@ -317,14 +317,20 @@ def test_config_method_arguments_must_be_literals(tmp_path: Path) -> None:
 
 
 def test_a_reference_as_a_config_method_argument_is_an_error_not_a_silent_string(tmp_path: Path) -> None:
-    project = make_project(tmp_path, "components:\n  - net:\n      width: 2\n      value: double($self.width)\n")
-    with pytest.raises(ConfigError, match=r"passes a reference \(\$self\.width\).*read the key inside the method"):
+    project = make_project(
+        tmp_path, "components:\n  - net:\n      width: 2\n      value: double($self.width)\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"passes a reference \(\$self\.width\).*read the key inside the method"
+    ):
         project.config("net")
 
 
 def test_a_missing_top_level_reference_says_where_it_looked(tmp_path: Path) -> None:
     project = make_project(tmp_path, "settings: {x: 1}\ncomponents:\n  - net:\n      value: $.setings.x\n")
-    with pytest.raises(ConfigError, match="the top level of machinable.yaml has no 'setings' \\(did you mean 'settings'"):
+    with pytest.raises(
+        ConfigError, match="the top level of machinable.yaml has no 'setings' \\(did you mean 'settings'"
+    ):
         project.config("net")
 
 

@@ -218,7 +218,9 @@ def test_a_version_name_without_tilde_suggests_the_tilde(project: Project) -> No
         project.config("optimization", "mnist")
 
 
-def test_a_yaml_string_with_a_syntax_error_names_the_string_the_component_and_the_place(project: Project) -> None:
+def test_a_yaml_string_with_a_syntax_error_names_the_string_the_component_and_the_place(
+    project: Project,
+) -> None:
     with pytest.raises(YamlSyntaxError) as info:
         project.config("optimization", "{a: [1, 2}")
     assert str(info.value).startswith(

@@ -48,11 +48,15 @@ def test_the_page_has_examples(page: str) -> None:
 @pytest.mark.parametrize(
     ("page", "line", "session", "files"),
     [(page, *session) for page in PAGES for session in sessions(page)],
-    ids=lambda value: value if isinstance(value, str) and value.endswith(".md") else (
-        f"line{value}" if isinstance(value, int) else ""
+    ids=lambda value: (
+        value
+        if isinstance(value, str) and value.endswith(".md")
+        else (f"line{value}" if isinstance(value, int) else "")
     ),
 )
-def test_example(tmp_path: Path, monkeypatch, page: str, line: int, session: str, files: dict[str, str]) -> None:
+def test_example(
+    tmp_path: Path, monkeypatch, page: str, line: int, session: str, files: dict[str, str]
+) -> None:
     base = PAGES[page]
     root = tmp_path / "project"
     if base is not None:

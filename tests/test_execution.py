@@ -54,7 +54,11 @@ def configs(execution):
 
 def test_the_guide_example_repeats_a_component_in_three_independent_trials(project):
     execution = run(project, ml.Task().component("optimization").repeat(3))
-    assert [t.node_id for t in execution.trials] == ["optimization[r0]", "optimization[r1]", "optimization[r2]"]
+    assert [t.node_id for t in execution.trials] == [
+        "optimization[r0]",
+        "optimization[r1]",
+        "optimization[r2]",
+    ]
     assert [t.status for t in execution.trials] == ["passed"] * 3
     assert len({t.seed for t in execution.trials}) == 3
     assert all(len(t.records) == 3 for t in execution.trials)
@@ -69,13 +73,18 @@ def test_an_execution_has_a_six_character_id_that_encodes_its_seed(project):
 
 
 def test_a_dict_version_adjusts_the_configuration(project):
-    execution = run(project, ml.Task().component("optimization", version={"data": {"name": "mnist"}, "learning_rate": 0.5}))
+    execution = run(
+        project,
+        ml.Task().component("optimization", version={"data": {"name": "mnist"}, "learning_rate": 0.5}),
+    )
     assert configs(execution) == [{"learning_rate": 0.5, "data": {"name": "mnist", "augmentation": False}}]
 
 
 def test_two_entries_of_one_component_compare_two_learning_rates(project):
-    task = ml.Task(name="learning_rates").component("optimization", {"learning_rate": 0.1}).component(
-        "optimization", {"learning_rate": 0.01}
+    task = (
+        ml.Task(name="learning_rates")
+        .component("optimization", {"learning_rate": 0.1})
+        .component("optimization", {"learning_rate": 0.01})
     )
     execution = run(project, task)
     assert execution.name == "learning_rates"
@@ -87,7 +96,9 @@ def test_two_entries_of_one_component_compare_two_learning_rates(project):
 
 
 def test_a_list_version_gives_one_trial_per_element(project):
-    execution = run(project, ml.Task().component("optimization", [{"learning_rate": lr} for lr in (0.1, 0.01)]))
+    execution = run(
+        project, ml.Task().component("optimization", [{"learning_rate": lr} for lr in (0.1, 0.01)])
+    )
     assert [c["learning_rate"] for c in configs(execution)] == [0.1, 0.01]
 
 
@@ -98,7 +109,9 @@ def test_a_tuple_version_merges_its_elements(project):
 
 
 def test_named_versions_and_the_guide_merge_example(project):
-    execution = run(project, ml.Task().component("optimization", ("~alexnet", "~mnist", {"learning_rate": 0.5})))
+    execution = run(
+        project, ml.Task().component("optimization", ("~alexnet", "~mnist", {"learning_rate": 0.5}))
+    )
     trial = execution.trials[0]
     assert trial.config == {"learning_rate": 0.5, "data": {"name": "mnist", "augmentation": False}}
     assert trial.versions == ("~alexnet", "~mnist")
@@ -108,7 +121,9 @@ def test_named_versions_and_the_guide_merge_example(project):
 def test_a_mixin_version_and_a_yaml_string_version(project):
     mixin = run(project, ml.Task().component("optimization", "_imagenet_")).trials[0]
     assert mixin.config["data"] == {"name": "imagenet", "augmentation": False, "size": 224}
-    yaml = run(project, ml.Task().component("optimization", "learning_rate: 0.3\ndata: {name: svhn}")).trials[0]
+    yaml = run(project, ml.Task().component("optimization", "learning_rate: 0.3\ndata: {name: svhn}")).trials[
+        0
+    ]
     assert yaml.config == {"learning_rate": 0.3, "data": {"name": "svhn", "augmentation": False}}
 
 
@@ -127,7 +142,9 @@ def test_a_trial_seed_does_not_change_when_other_trials_are_added_or_removed(pro
     small = run(project, ml.Task().component("optimization", [{"learning_rate": 0.1}]), seed=5)
     large = run(
         project,
-        ml.Task().component("optimization", "~mnist").component("optimization", [{"learning_rate": 0.3}, {"learning_rate": 0.1}]),
+        ml.Task()
+        .component("optimization", "~mnist")
+        .component("optimization", [{"learning_rate": 0.3}, {"learning_rate": 0.1}]),
         seed=5,
     )
     seeds = {t.node_id: t.seed for t in large.trials}
@@ -290,7 +307,7 @@ def test_a_value_in_a_node_id_is_written_so_that_different_values_never_share_an
 
 def test_a_string_and_the_value_it_spells_are_different_trials_with_different_seeds(project):
     execution = run(project, ml.Task().component("optimization", [{"flag": True}, {"flag": "true"}]), seed=1)
-    assert [t.node_id for t in execution.trials] == ['optimization[flag=true]', 'optimization[flag="true"]']
+    assert [t.node_id for t in execution.trials] == ["optimization[flag=true]", 'optimization[flag="true"]']
     assert execution.trials[0].seed != execution.trials[1].seed
 
 

@@ -106,7 +106,13 @@ def parse_mapping_string(text: str, name: str = "version string") -> Any:
 def reads_as_string(text: str) -> bool:
     """True when ``text``, written as a plain YAML scalar, would be read back as this string (not ``true``,
     ``null``, ``1e-5``, ``''`` ...)."""
-    if text[:1] in _INDICATORS or ": " in text or " #" in text or text[-1:] == ":" or text[:2] in ("- ", "? "):
+    if (
+        text[:1] in _INDICATORS
+        or ": " in text
+        or " #" in text
+        or text[-1:] == ":"
+        or text[:2] in ("- ", "? ")
+    ):
         return False  # a flow collection, an alias, a tag, a quoted string, a comment, a mapping ...
     candidates = _Loader.yaml_implicit_resolvers.get(text[:1], [])
     return not any(regexp.match(text) for _, regexp in candidates)
@@ -124,7 +130,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> YamlSyntaxError:
         # Where an unclosed bracket or quote began is usually the line to fix; the problem mark is where the
         # parser gave up, often the end of the file.
         start = exc.context_mark
-        began = f" that starts at {start.line + 1}:{start.column + 1}" if start is not None and start != mark else ""
+        began = (
+            f" that starts at {start.line + 1}:{start.column + 1}"
+            if start is not None and start != mark
+            else ""
+        )
         problem = f"{problem} ({exc.context}{began})"
     where = f"{name}:{line}:{column}" if line is not None else name
     return YamlSyntaxError(f"{where}: invalid YAML: {problem}", name, line, column, problem)

@@ -63,7 +63,9 @@ def parse_engine(engine: Any) -> tuple[str, dict[str, Any]]:
         options = dict(engine)
         name = options.pop("type", None)
         if not isinstance(name, str):
-            raise UsageError(f"engine dict needs a 'type' (e.g. {{'type': 'process', 'workers': 2}}), got {engine!r}")
+            raise UsageError(
+                f"engine dict needs a 'type' (e.g. {{'type': 'process', 'workers': 2}}), got {engine!r}"
+            )
         return name, options
     raise UsageError(f"engine must be a name, a dict or an Engine, not {type(engine).__name__}")
 
