@@ -6,25 +6,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from guide import GUIDE_YAML
 
 from machinable.config.errors import YamlSyntaxError
 from machinable.errors import ConfigError, UnknownVersionError
 from machinable.project import Project, ResolvedVersion
-
-GUIDE_YAML = """
-components:
-  - optimization:
-      learning_rate: 0.001
-      data: {name: cifar10, augmentation: False}
-      ~mnist:
-        data: {name: mnist}
-      ~alexnet:
-        learning_rate: 0.1
-        data: {name: imagenet}
-mixins:
-  - imagenet:
-      data: {name: imagenet, size: 224}
-"""
 
 
 def make_project(tmp_path: Path, yaml: str = GUIDE_YAML) -> Project:

@@ -1,26 +1,12 @@
 """Tasks and ml.execute: trials, node ids, seeds, failure isolation, interruption, modes (the guide's promises)."""
 
 import pytest
+from guide import GUIDE_YAML
 
 import machinable as ml
 from machinable import ids
 from machinable.errors import UsageError
 from machinable.execution import ExecutionFailed, ExecutionInterrupted
-
-GUIDE_YAML = """
-components:
-  - optimization:
-      learning_rate: 0.001
-      data: {name: cifar10, augmentation: False}
-      ~mnist:
-        data: {name: mnist}
-      ~alexnet:
-        learning_rate: 0.1
-        data: {name: imagenet}
-mixins:
-  - imagenet:
-      data: {name: imagenet, size: 224}
-"""
 
 OPTIMIZATION = """
 import random

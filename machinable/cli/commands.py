@@ -55,6 +55,11 @@ def _storage_options(sub: argparse.ArgumentParser, with_id: str) -> None:
     sub.add_argument("--color", choices=("auto", "yes", "no"), default="auto", help="colour the output")
 
 
+def _rerun_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--engine", metavar="NAME", help="local (default), process[:N], ray, ...")
+    sub.add_argument("-s", dest="echo", action="store_true", help="show the re-run trials' output live")
+
+
 @hookimpl
 def machinable_subcommands(subparsers: Any) -> None:
     reproduce = subparsers.add_parser(
@@ -79,9 +84,8 @@ def machinable_subcommands(subparsers: Any) -> None:
         action="store_true",
         help="run the code in the execution's code.zip, not the current code",
     )
-    reproduce.add_argument("--engine", metavar="NAME", help="local (default), process[:N], ray, ...")
+    _rerun_options(reproduce)
     reproduce.add_argument("--json", action="store_true", help="print the result as JSON")
-    reproduce.add_argument("-s", dest="echo", action="store_true", help="show the re-runs' output live")
     reproduce.set_defaults(run=run_reproduce)
 
     resume = subparsers.add_parser(
@@ -99,8 +103,7 @@ def machinable_subcommands(subparsers: Any) -> None:
         action="store_true",
         help="resume the last execution of this project (the same as ID 'last')",
     )
-    resume.add_argument("--engine", metavar="NAME", help="local (default), process[:N], ray, ...")
-    resume.add_argument("-s", dest="echo", action="store_true", help="show trial output live")
+    _rerun_options(resume)
     resume.set_defaults(run=run_resume)
 
     show = subparsers.add_parser(
