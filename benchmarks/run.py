@@ -30,7 +30,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -92,10 +92,6 @@ def wall(command: list[str], cwd: Path) -> float:
     if proc.returncode != 0:
         raise WorkloadError(f"{' '.join(command)} exited {proc.returncode}: {proc.stderr.decode()[-800:]}")
     return elapsed
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 # -- groups --------------------------------------------------------------------------------------------------

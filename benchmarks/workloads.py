@@ -50,27 +50,27 @@ def collect(project: str) -> dict[str, Any]:
     }
 
 
-def trivial(project: str, trials: str, storage: str = "") -> dict[str, Any]:
-    """``trials`` trivial trials of ``noop``, local engine; memory storage unless ``storage`` is given."""
+def _execute(component: str, project: str, trials: str, storage: str | None) -> tuple[Any, float]:
+    """``trials`` trials of ``component`` on the local engine: the execution and its seconds."""
     import machinable as ml
 
-    task = ml.Task().component("noop").repeat(int(trials))
+    task = ml.Task().component(component).repeat(int(trials))
     start = time.perf_counter()
-    execution = ml.execute(task, storage=storage or None, engine="local", project=project, echo=False)
+    execution = ml.execute(task, storage=storage, engine="local", project=project, echo=False)
     seconds = time.perf_counter() - start
     _check(execution)
+    return execution, seconds
+
+
+def trivial(project: str, trials: str) -> dict[str, Any]:
+    """``trials`` trivial trials of ``noop``, memory storage."""
+    execution, seconds = _execute("noop", project, trials, None)
     return {"seconds": seconds, "trials": len(execution.trials)}
 
 
 def disk(project: str, trials: str, storage: str) -> dict[str, Any]:
     """``trials`` trials of ``rows`` (10 record rows each) on local-disk storage."""
-    import machinable as ml
-
-    task = ml.Task().component("rows").repeat(int(trials))
-    start = time.perf_counter()
-    execution = ml.execute(task, storage=storage, engine="local", project=project, echo=False)
-    seconds = time.perf_counter() - start
-    _check(execution)
+    execution, seconds = _execute("rows", project, trials, storage)
     rows = sum(len(t.records) for t in execution.trials)
     return {"seconds": seconds, "trials": len(execution.trials), "rows": rows}
 

@@ -168,21 +168,7 @@ def _as_pattern(declared: str) -> str:
 
 def declared_modules(project: Project) -> list[str]:
     """The optional top-level ``collect:`` list of machinable.yaml."""
-    data = getattr(project, "data", None)
-    if not isinstance(data, dict):
-        path = Path(project.root) / "machinable.yaml"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            return []
-        if "collect:" not in text:  # the common case: no second parse of the file
-            return []
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            return []  # the project loader reports a broken file, with its line
+    data = project.data
     value = data.get("collect") if isinstance(data, dict) else None
     if value is None:
         return []
@@ -321,6 +307,18 @@ class _Collector:
     def error(self, nodeid: str, error: BaseException) -> None:
         self.result.reports.append(CollectReport(nodeid, "error", describe(error)))
 
+    def import_module(self, path: Path) -> ModuleType | None:
+        """Import a component module or task file and keep its fixtures; None (reported) when it fails."""
+        try:
+            module, warning = import_file(self.root, path)
+        except (Exception, ExecuteWhileCollecting) as exc:
+            self.error(relative(self.root, path), exc)
+            return None
+        if warning:
+            self.result.reports.append(warning)
+        self.result.fixtures.update((d.name, d) for d in fixtures_in(vars(module)))
+        return module
+
     def plan(self, task: Task, prefix: str = "") -> list[TrialSpec]:
         return plan_task(_repeated(task, self.repeat), self.project, self.seed, self.result.fixtures, prefix)
 
@@ -369,15 +367,10 @@ class _Collector:
         known = {id(t) for t in _loaded_targets(self.project)}
         names = []
         for path in modules:
-            rel = relative(self.root, path)
-            try:
-                module, warning = import_file(self.root, path)
-            except (Exception, ExecuteWhileCollecting) as exc:
-                self.error(rel, exc)
+            module = self.import_module(path)
+            if module is None:
                 continue
-            if warning:
-                self.result.reports.append(warning)
-            self.result.fixtures.update((d.name, d) for d in fixtures_in(vars(module)))
+            rel = relative(self.root, path)
             for target in components_in(module):
                 if id(target) in known:
                     continue  # declared in machinable.yaml as well: collected once, under its yaml name
@@ -398,15 +391,10 @@ class _Collector:
 
     def task_files(self, files: list[Path]) -> None:
         for path in files:
-            rel = relative(self.root, path)
-            try:
-                module, warning = import_file(self.root, path)
-            except (Exception, ExecuteWhileCollecting) as exc:
-                self.error(rel, exc)
+            module = self.import_module(path)
+            if module is None:
                 continue
-            if warning:
-                self.result.reports.append(warning)
-            self.result.fixtures.update((d.name, d) for d in fixtures_in(vars(module)))
+            rel = relative(self.root, path)
             for var, task in tasks_in(module):
                 prefix = f"{rel}::" if var == "task" else f"{rel}::{var}::"
                 try:
@@ -427,8 +415,7 @@ def _module_inside(root: Path, module: str, paths: list[Path]) -> bool:
     if not module:
         return False
     base = root.joinpath(*module.split("."))
-    candidates = (base.with_suffix(".py").resolve(), (base / "__init__.py").resolve(), base.resolve())
-    return any(c == p or p in c.parents for c in candidates for p in paths)
+    return any(_within(c, paths) for c in (base.with_suffix(".py"), base / "__init__.py", base))
 
 
 def collect(

@@ -51,6 +51,7 @@ def check_determinism(
     fixtures: Iterable[FixtureDef] = (),
 ) -> DeterminismReport:
     """Run the specs of ``execution``'s passed trials again (same seeds) and compare them with the first run."""
+    from machinable.cli.terminal import first_line
     from machinable.rerun import discard, run_into
     from machinable.storage import Storage, open_storage
 
@@ -71,9 +72,9 @@ def check_determinism(
             if result is None:
                 report.differing[spec.node_id] = "the second run did not run (interrupted)"
             elif not result.passed:
-                lines = [line for line in (result.error or "").splitlines() if line.strip()]
-                reason = f": {lines[-1].strip()}" if lines else ""
-                report.differing[spec.node_id] = f"passed the first time, {result.status} the second{reason}"
+                detail = f"passed the first time, {result.status} the second"
+                reason = first_line(result.error)
+                report.differing[spec.node_id] = f"{detail}: {reason}" if reason else detail
             else:
                 try:
                     difference = compare_trials(first_stored.trial(spec.uid), second_stored.trial(spec.uid))

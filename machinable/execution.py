@@ -298,9 +298,8 @@ def execute(
     eng = make_engine(engine, pm)
     fixture_defs = project_fixtures(proj.root)
     specs = plan_task(plan, proj, ids.decode(execution_id), fixtures=fixture_defs)
-    check_definitions(
-        fixture_defs.values()
-    )  # a fixture asking for a missing one: an error before anything runs
+    # A fixture asking for a missing one: an error before anything runs.
+    check_definitions(fixture_defs.values())
     location = open_storage(None if dev else storage, dev_mode=dev)
     execution, writer = start_execution(specs, proj, location, execution_id, eng, pm, name=plan.name)
     run_specs(specs, execution, writer, eng, pm, fixtures=fixture_defs.values(), echo=echo, timeout=timeout)

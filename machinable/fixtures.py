@@ -30,9 +30,8 @@ class FixtureDef:
     attribute: str
     scope: str
     params: tuple[str, ...]  # the parameters fixtures are injected into (not *args / **kwargs)
-    defaults: tuple[
-        str, ...
-    ] = ()  # those of ``params`` with a default: injected only if such a fixture exists
+    # those of ``params`` with a default: injected only if such a fixture exists
+    defaults: tuple[str, ...] = ()
 
     def load(self) -> Callable[..., Any]:
         target: Any = importlib.import_module(self.module)

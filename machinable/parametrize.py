@@ -35,7 +35,8 @@ def is_version_string(value: Any) -> bool:
     return isinstance(value, str) and (value.startswith("~") or _MIXIN.fullmatch(value) is not None)
 
 
-def _text(value: Any) -> str:
+def scalar_text(value: Any) -> str:
+    """How a value is written in ids and keywords: strings as they are, ``true``/``null``, numbers by repr, JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or value is None:
@@ -50,7 +51,7 @@ def _flat(prefix: str, value: Any) -> Iterable[str]:
         for key, item in value.items():
             yield from _flat(f"{prefix}.{key}", item)
     else:
-        yield f"{prefix}={_text(value)}"
+        yield f"{prefix}={scalar_text(value)}"
 
 
 def _nest(path: str, value: Any) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from machinable.component import is_component, is_component_class
 from machinable.config.errors import ComponentImportError
 from machinable.config.loader import reads_as_string
 from machinable.errors import CollectionError, MachinableError, UsageError, did_you_mean
-from machinable.fixtures import BUILTIN, FixtureDef, fixtures_in
-from machinable.parametrize import Combination, combinations
+from machinable.fixtures import BUILTIN, FixtureDef, fixtures_in, injectable
+from machinable.parametrize import Combination, combinations, scalar_text
 from machinable.spec import TrialSpec
 
 if TYPE_CHECKING:
@@ -37,9 +37,7 @@ def _scalar_id(value: Any) -> str:
         if value.isprintable() and value == value.strip() and reads_as_string(value):
             return value
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool) or value is None or isinstance(value, int | float):
-        return json.dumps(value) if isinstance(value, bool) or value is None else repr(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return scalar_text(value)
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
@@ -144,13 +142,11 @@ def check_fixtures(name: str, target: Any, available: Iterable[str]) -> None:
         return
     known = set(available)
     try:
-        params = inspect.signature(target).parameters
+        signature = inspect.signature(target)
     except (TypeError, ValueError):  # builtins and C functions have no signature to check
         return
-    for param in params.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in known:
-            continue
-        if param.default is not param.empty:
+    for param in injectable(signature):
+        if param.name in known or param.default is not param.empty:
             continue
         raise CollectionError(
             f"component '{name}' asks for fixture '{param.name}', which does not exist"

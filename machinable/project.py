@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 from typing import Any, final
 
@@ -107,8 +108,7 @@ class _Entry:
             seen.append(entry)
             entry = self._project._parent(entry)
             if entry in seen:
-                chain = " -> ".join(f"{item.kind} '{item.name}'" for item in [*seen, entry])
-                raise InheritanceCycleError(f"{self._where()}: inheritance cycle: {chain}")
+                raise _cycle_error(self, [*seen, entry])
         return entry
 
     @property
@@ -260,7 +260,6 @@ class Project:
         if entry is None:
             module = getattr(target, "__module__", None) or name
             spec = EntrySpec(
-                kind="components",
                 name=name,
                 module=module,
                 parent=None,
@@ -311,9 +310,7 @@ class Project:
         if cached is not None:
             return cached
         if entry in self._building:
-            cycle = [*self._building[self._building.index(entry) :], entry]
-            chain = " -> ".join(f"{item.kind} '{item.name}'" for item in cycle)
-            raise InheritanceCycleError(f"{entry._where()}: inheritance cycle: {chain}")
+            raise _cycle_error(entry, [*self._building[self._building.index(entry) :], entry])
         self._building.append(entry)
         try:
             layers: list[Mapping[str, Any]] = []
@@ -327,11 +324,7 @@ class Project:
                     )
                 layers.append(self._base(self._mixins[mixin]).defaults)
             own = {key: value for key, value in entry._own().items() if key != "_mixins_"}
-            defaults: Mapping[str, Any] = own
-            if layers:
-                defaults = layers[0]
-                for layer in [*layers[1:], own]:
-                    defaults = deep_merge(defaults, layer)
+            defaults: Mapping[str, Any] = reduce(deep_merge, [*layers, own])
         finally:
             self._building.pop()
         versions = {key: value for key, value in defaults.items() if type(key) is str and key[:1] == "~"}
@@ -370,6 +363,11 @@ def find_root(path: str | os.PathLike[str] | None = None) -> Path:
         f"no {FILE} found in {start} or any folder above it; a project's root folder needs a {FILE} "
         "(it may be empty)"
     )
+
+
+def _cycle_error(entry: _Entry, cycle: list[_Entry]) -> InheritanceCycleError:
+    chain = " -> ".join(item._owner() for item in cycle)
+    return InheritanceCycleError(f"{entry._where()}: inheritance cycle: {chain}")
 
 
 def _suggest(name: str, names: Mapping[str, Any]) -> str:

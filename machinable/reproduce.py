@@ -176,13 +176,9 @@ def reproduce(
         reason = not_importable(spec)
         if status != "passed":
             why = f"the stored trial {status}" if status else "the stored trial never ran"
-            settle(
-                TrialReproduction(
-                    spec.node_id, spec.uid, FAILED, f"{why}; nothing to compare", seed=spec.seed
-                )
-            )
+            settle(_outcome(spec, FAILED, f"{why}; nothing to compare"))
         elif reason is not None:
-            settle(TrialReproduction(spec.node_id, spec.uid, FAILED, reason, seed=spec.seed))
+            settle(_outcome(spec, FAILED, reason))
         else:
             runnable.append(spec)
     try:
@@ -222,15 +218,7 @@ def _rerun(
             )
             for spec in specs:
                 if spec.uid not in judge.done:
-                    settle(
-                        TrialReproduction(
-                            spec.node_id,
-                            spec.uid,
-                            FAILED,
-                            "the re-run did not run (interrupted)",
-                            seed=spec.seed,
-                        )
-                    )
+                    settle(_outcome(spec, FAILED, "the re-run did not run (interrupted)"))
             if execution.interrupted:
                 raise KeyboardInterrupt
         finally:
@@ -263,14 +251,13 @@ class _Judge:
         self.settle(self.judge(spec, result))
 
     def judge(self, spec: Any, ran: TrialResult) -> TrialReproduction:
+        from machinable.cli.terminal import first_line
         from machinable.compare import compare_trials
 
         if not ran.passed:
-            reason = _last_line(ran.error)
+            reason = first_line(ran.error)
             detail = f"the re-run {ran.status}" + (f": {reason}" if reason else "")
-            return TrialReproduction(
-                spec.node_id, spec.uid, FAILED, detail, seed=spec.seed, duration=ran.duration
-            )
+            return _outcome(spec, FAILED, detail, duration=ran.duration)
         try:
             rerun = self.scratch.get(self.stored.id)
             difference = compare_trials(
@@ -278,27 +265,16 @@ class _Judge:
             )
         except Exception as exc:  # e.g. a stored .npy without numpy here: this trial cannot be judged
             detail = f"cannot compare the results: {type(exc).__name__}: {exc}"
-            return TrialReproduction(
-                spec.node_id, spec.uid, FAILED, detail, seed=spec.seed, duration=ran.duration
-            )
+            return _outcome(spec, FAILED, detail, duration=ran.duration)
         if difference is None:
-            return TrialReproduction(
-                spec.node_id, spec.uid, REPRODUCED, seed=spec.seed, duration=ran.duration
-            )
-        return TrialReproduction(
-            spec.node_id,
-            spec.uid,
-            DIFFERS,
-            difference.describe(),
-            difference,
-            seed=spec.seed,
-            duration=ran.duration,
-        )
+            return _outcome(spec, REPRODUCED, duration=ran.duration)
+        return _outcome(spec, DIFFERS, difference.describe(), difference, ran.duration)
 
 
-def _last_line(text: str | None) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+def _outcome(
+    spec: Any, outcome: str, detail: str = "", difference: Difference | None = None, duration: float = 0.0
+) -> TrialReproduction:
+    return TrialReproduction(spec.node_id, spec.uid, outcome, detail, difference, spec.seed, duration)
 
 
 @contextmanager

@@ -83,6 +83,8 @@ def reset_trial(stored: StoredExecution, uid: str) -> int:
 
     The files are copied before they are removed, so a resume that is itself killed loses nothing either.
     """
+    from machinable.storage.reader import list_folder
+
     io = stored._io
     folder = io.join(stored.path, uid)
     try:
@@ -92,7 +94,7 @@ def reset_trial(stored: StoredExecution, uid: str) -> int:
     if not files:
         return 0
     attempt = 1 + sum(
-        1 for name, is_dir in _listdir(io, io.join(folder, ATTEMPTS_DIR)) if is_dir and name.isdigit()
+        1 for name, is_dir in list_folder(io, io.join(folder, ATTEMPTS_DIR)) if is_dir and name.isdigit()
     )
     target = io.join(folder, ATTEMPTS_DIR, str(attempt))
     for rel in files:
@@ -102,13 +104,6 @@ def reset_trial(stored: StoredExecution, uid: str) -> int:
     for rel in files:
         io.remove(io.join(folder, rel))
     return len(files)
-
-
-def _listdir(io: Any, path: str) -> list[tuple[str, bool]]:
-    try:
-        return io.listdir(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 def resume_into(

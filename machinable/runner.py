@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 HOST = socket.gethostname()
 _LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+# Imported components and mixins by (project root, module, attribute): the import machinery once per worker.
+Targets = dict[tuple[str | None, str, str], Any]
 
 
 @dataclass
@@ -46,21 +48,22 @@ class TrialEnvironment:
     fixtures: FixtureManager = field(default_factory=FixtureManager)
     echo: bool = True  # show the trial's stdout/stderr and log on the console as well as storing them
     ship_files: bool = False  # return the trial's folder with the result (memory storage in another process)
-    targets: dict[tuple[str | None, str, str], Any] = field(default_factory=dict)  # imported components
+    targets: Targets = field(default_factory=dict)
 
 
-def load_target(spec: TrialSpec, cache: dict[tuple[str | None, str, str], Any] | None = None) -> Any:
+def load_target(spec: TrialSpec, cache: Targets | None = None) -> Any:
     """The component class or function of ``spec``; ``cache`` saves the import machinery per trial."""
     if spec.target is not None:
         return spec.target
-    key = (spec.project_root, spec.module, spec.attribute)
+    return _import(spec.project_root, spec.module, spec.attribute, f"component '{spec.component}'", cache)
+
+
+def _import(root: str | None, module: str, attribute: str, owner: str, cache: Targets | None) -> Any:
+    key = (root, module, attribute)
     if cache is not None and key in cache:
         return cache[key]
-    if spec.project_root:
-        target: Any = import_module(Path(spec.project_root), spec.module, f"component '{spec.component}'")
-    else:
-        target = importlib.import_module(spec.module)
-    for part in spec.attribute.split("."):
+    target: Any = import_module(Path(root), module, owner) if root else importlib.import_module(module)
+    for part in attribute.split("."):
         target = getattr(target, part)
     if cache is not None:
         cache[key] = target
@@ -186,14 +189,16 @@ def _run_iterations(component: Component) -> None:
         iteration += 1
 
 
-def _run_class(cls: type[Component], spec: TrialSpec, flags: Flags, tw: TrialWriter, record: Record) -> None:
+def _run_class(
+    cls: type[Component], spec: TrialSpec, flags: Flags, tw: TrialWriter, record: Record, targets: Targets
+) -> None:
     component = cls(spec.config, flags)
     component.seed = spec.seed
     component.storage = tw
     component.log = trial_logger
     component._records["default"] = record
     component.record = record
-    _bind_mixins(component, spec)
+    _bind_mixins(component, spec, targets)
     try:
         try:
             component.on_seeding()
@@ -216,9 +221,9 @@ def _run_class(cls: type[Component], spec: TrialSpec, flags: Flags, tw: TrialWri
                 rec.save()
 
 
-def _bind_mixins(component: Component, spec: TrialSpec) -> None:
+def _bind_mixins(component: Component, spec: TrialSpec, targets: Targets) -> None:
     for name, module, attribute in spec.mixins:
-        mixin = load_target(TrialSpec(name, name, module, attribute, spec.project_root, {}, (), 0, ""))
+        mixin = _import(spec.project_root, module, attribute, f"component '{name}'", targets)
         setattr(component, f"_{name}_", _MixinBinding(component, mixin))
 
 
@@ -318,7 +323,7 @@ def run_trial(spec: TrialSpec, env: TrialEnvironment) -> TrialResult:
         with _captured(tw, env.echo), _deadline(spec.timeout):
             target = load_target(spec, env.targets)
             if is_component_class(target):
-                _run_class(target, spec, flags, tw, record)
+                _run_class(target, spec, flags, tw, record, env.targets)
             else:
                 _run_function(target, spec, flags, tw, record, env.fixtures)
     except KeyboardInterrupt as exc:

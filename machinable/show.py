@@ -58,6 +58,7 @@ def execution_rows(storage: Storage) -> list[dict[str, Any]]:
 
 def trial_rows(stored: StoredExecution) -> list[dict[str, Any]]:
     """One dict per planned trial: node_id, uid, status, seed, config, last record values, error (first line)."""
+    from machinable.cli.terminal import first_line
     from machinable.resume import trial_states
 
     present = {t.uid: t for t in stored.trials}
@@ -72,7 +73,7 @@ def trial_rows(stored: StoredExecution) -> list[dict[str, Any]]:
                 "seed": spec.seed,
                 "config": spec.config,
                 "last": last_values(trial.records) if trial is not None else {},
-                "error": _first_line(trial.error) if trial is not None else None,
+                "error": (first_line(trial.error) or None) if trial is not None else None,
             }
         )
     return rows
@@ -176,11 +177,6 @@ def _when(stamp: Any) -> str:
     if not isinstance(stamp, int | float):
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
-
-
-def _first_line(text: str | None) -> str | None:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else None
 
 
 def render_executions(storage: Storage, as_json: bool = False) -> str:

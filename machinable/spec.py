@@ -27,12 +27,10 @@ class TrialSpec:
     keywords: tuple[str, ...] = ()
     timeout: float | None = None
     resources: dict[str, Any] = field(default_factory=dict)
-    mixins: tuple[
-        tuple[str, str, str], ...
-    ] = ()  # (name, module, attribute) of mixins bound as self._<name>_
-    target: Any = (
-        None  # the component object itself, when it cannot be imported by name (e.g. defined in __main__)
-    )
+    # (name, module, attribute) of mixins bound as self._<name>_
+    mixins: tuple[tuple[str, str, str], ...] = ()
+    # the component object itself, when it cannot be imported by name (e.g. defined in __main__)
+    target: Any = None
 
     def trial_info(self, execution_id: str) -> dict[str, Any]:
         """What trial.json keeps about this trial."""
@@ -97,9 +95,8 @@ class TrialResult:
     repeat_number: int = 0
     repeat_total: int = 1
     flags: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, bytes] | None = (
-        None  # the trial's folder, shipped back from another process's memory storage
-    )
+    # the trial's folder, shipped back from another process's memory storage
+    files: dict[str, bytes] | None = None
     output: str = ""
     _stored: Any = field(default=None, repr=False, compare=False)
 

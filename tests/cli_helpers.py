@@ -1,4 +1,5 @@
-"""Helpers for the command line tests: write a small project, run ``machinable`` in or out of process."""
+"""Test helpers: write a small project (also behind conftest's ``make_project``), run ``machinable`` in or out
+of process."""
 
 from __future__ import annotations
 

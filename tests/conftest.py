@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from cli_helpers import write_project
 
 
 @pytest.fixture(autouse=True)
@@ -28,13 +28,6 @@ def make_project(tmp_path):
     def make(
         yaml: str = "components:\n", files: dict[str, str] | None = None, root: Path | None = None
     ) -> Path:
-        root = root or tmp_path / "project"
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "machinable.yaml").write_text(textwrap.dedent(yaml))
-        for name, source in (files or {}).items():
-            path = root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(source))
-        return root
+        return write_project(root or tmp_path / "project", yaml, files)
 
     return make

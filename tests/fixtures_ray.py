@@ -1,6 +1,6 @@
 """One local Ray for the whole test session: ``ray.init(num_cpus=2)``, started on first use, shut down at the end.
 
-Registered from tests/conftest.py (``pytest_plugins``); tests that need Ray ask for the ``ray_session`` fixture.
+Registered from the root conftest.py (``pytest_plugins``); tests that need Ray ask for the ``ray_session`` fixture.
 It is started through the ray engine's own ``connect`` so that the tests see Ray exactly as users do (quiet, no
 dashboard); the engine then finds Ray initialized and reuses it.
 """

@@ -204,6 +204,5 @@ def test_the_benchmark_runner_reports_each_figure_beside_its_target(tmp_path):
     assert 'python -c "import machinable"' in proc.stdout and "< 150 ms" in proc.stdout
     figures = {f["name"]: f for f in json.loads(report.read_text())["figures"]}
     assert figures["import"]["unit"] == "ms" and figures["import"]["value"] > 0
-    assert figures["import-modules"]["ok"], figures["import-modules"][
-        "note"
-    ]  # no Ray, numpy, fsspec backends
+    # No Ray, numpy, fsspec backends.
+    assert figures["import-modules"]["ok"], figures["import-modules"]["note"]

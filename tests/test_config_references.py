@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from guide import make_project
 
 from machinable.errors import ConfigError
 from machinable.project import Project
-
-
-def make_project(tmp_path: Path, yaml: str, **files: str) -> Project:
-    (tmp_path / "machinable.yaml").write_text(textwrap.dedent(yaml))
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return Project(tmp_path)
 
 
 @pytest.fixture

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from guide import make_project
 
 from machinable.errors import ConfigError, UnknownComponentError, UnknownVersionError
-from machinable.project import Project
-
-
-def make_project(tmp_path: Path, yaml: str) -> Project:
-    (tmp_path / "machinable.yaml").write_text(textwrap.dedent(yaml))
-    return Project(tmp_path)
-
 
 # -- entries ---------------------------------------------------------------------------------------------------
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-from guide import GUIDE_YAML
+from guide import make_project
 
 from machinable.config.errors import YamlSyntaxError
 from machinable.errors import ConfigError, UnknownVersionError
 from machinable.project import Project, ResolvedVersion
-
-
-def make_project(tmp_path: Path, yaml: str = GUIDE_YAML) -> Project:
-    (tmp_path / "machinable.yaml").write_text(textwrap.dedent(yaml))
-    return Project(tmp_path)
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ After every run, the node ids of trials that did not pass are kept in ``.machina
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from machinable.cli.cache import Cache
 from machinable.cli.options import getgroup
+from machinable.cli.terminal import plural
 from machinable.hookspec import hookimpl
 
 if TYPE_CHECKING:
@@ -82,8 +83,10 @@ class LastFailed:
         )
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def last_execution(config: Config) -> dict[str, Any]:
+    """What the last run of the project recorded about its execution (``id``, ``seed``, ``storage``), or {}."""
+    last = config.cache.get(LAST_EXECUTION_KEY) if config.cache is not None else None
+    return last if isinstance(last, dict) else {}
 
 
 @hookimpl

@@ -16,19 +16,19 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from machinable.cli.cacheprovider import last_execution
+from machinable.cli.main import ExitCode
 from machinable.cli.options import getgroup
-from machinable.errors import UsageError
+from machinable.cli.terminal import TerminalWriter, first_line, plural, should_color
+from machinable.errors import StorageError, UsageError
 from machinable.hookspec import hookimpl
 
 if TYPE_CHECKING:
     from machinable.cli.main import Config
-    from machinable.cli.terminal import TerminalWriter
     from machinable.engines.base import Engine
     from machinable.reproduce import TrialReproduction
     from machinable.spec import TrialResult
 
-LAST_EXECUTION_KEY = "cache/lastexecution"
-OK, FAILED, INTERRUPTED, NOTHING = 0, 1, 2, 5
 _OUTCOME_COLOURS = {"REPRODUCED": "green", "DIFFERS": "red", "FAILED": "red"}
 
 
@@ -147,17 +147,11 @@ def machinable_unconfigure(config: Config) -> None:
 # -- arguments shared by the sub-commands -------------------------------------------------------------------------
 
 
-def _last(config: Config) -> dict[str, Any]:
-    cache = config.cache
-    last = cache.get(LAST_EXECUTION_KEY) if cache is not None else None
-    return last if isinstance(last, dict) else {}
-
-
 def _storage(config: Config) -> str:
     given = config.option.storage
     if given:
         return given
-    remembered = _last(config).get("storage")
+    remembered = last_execution(config).get("storage")
     if isinstance(remembered, str) and remembered and not remembered.startswith("memory://"):
         return remembered
     raise UsageError("--storage URL is required (no earlier run of this project kept its results on disk)")
@@ -173,7 +167,7 @@ def _execution_id(config: Config) -> str:
         raise UsageError("an execution ID is required (or --lf for the last execution)")
     if given != "last":
         return given
-    remembered = _last(config).get("id")
+    remembered = last_execution(config).get("id")
     if not isinstance(remembered, str):
         raise UsageError("'last': no previous execution is recorded in .machinable_cache")
     return remembered
@@ -204,14 +198,11 @@ def _check_arguments(config: Config, keyword: str | None = None) -> Engine:
 
 
 def _writer(config: Config) -> TerminalWriter:
-    from machinable.cli.terminal import TerminalWriter, should_color
-
     return TerminalWriter(sys.stdout, should_color(sys.stdout, config.option.color))
 
 
 def _open(config: Config) -> Any:
     """The stored execution named on the command line (UsageError naming a few ids when there is none)."""
-    from machinable.errors import StorageError
     from machinable.storage import Storage
 
     url = _storage(config)
@@ -264,14 +255,14 @@ def run_reproduce(config: Config) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         if result.deselected:
-            tw.line(f"{result.deselected} trial{'' if result.deselected == 1 else 's'} deselected by -k")
+            tw.line(f"{plural(result.deselected, 'trial')} deselected by -k")
         marks = {"green": True} if result.ok else {"red": True}
         tw.sep("=", result.summary(), bold=True, **marks)
     if not result.trials:
         if not option.json:
             tw.line(f"no trial of execution {stored.id} matches -k {option.keyword!r}")
-        return NOTHING
-    return OK if result.ok else FAILED
+        return ExitCode.NO_TRIALS_COLLECTED
+    return ExitCode.OK if result.ok else ExitCode.TESTS_FAILED
 
 
 # -- machinable resume --------------------------------------------------------------------------------------------
@@ -292,7 +283,7 @@ def run_resume(config: Config) -> int:
     tw.sep("=", f"resume {stored.id}", bold=True)
     if not pending:
         tw.line(f"execution {stored.id}: all {len(states)} trials passed; nothing to resume")
-        return OK
+        return ExitCode.OK
     reasons: dict[str, int] = {}
     for _, status in states:
         if status != "passed":
@@ -307,10 +298,9 @@ def run_resume(config: Config) -> int:
         colour = {"green": True} if result.passed else {"red": True}
         tw.write(f"{result.node_id} ")
         tw.line(result.status.upper(), **colour)
-        if not result.passed and result.error:
-            last = [line for line in result.error.splitlines() if line.strip()]
-            if last:
-                tw.line(f"    {last[-1].strip()}")
+        reason = "" if result.passed else first_line(result.error)
+        if reason:
+            tw.line(f"    {reason}")
 
     execution = resume(
         stored.folder,
@@ -331,15 +321,14 @@ def run_resume(config: Config) -> int:
         **({"red": True} if bad else {"green": True}),
     )
     if execution.interrupted:
-        return INTERRUPTED
-    return FAILED if bad else OK
+        return ExitCode.INTERRUPTED
+    return ExitCode.TESTS_FAILED if bad else ExitCode.OK
 
 
 # -- machinable show ----------------------------------------------------------------------------------------------
 
 
 def run_show(config: Config) -> int:
-    from machinable.errors import StorageError
     from machinable.show import render_execution, render_executions
     from machinable.storage import Storage
 
@@ -350,6 +339,6 @@ def run_show(config: Config) -> int:
         except StorageError as exc:
             raise UsageError(str(exc)) from None
         print(render_executions(storage, as_json=option.json))
-        return OK
+        return ExitCode.OK
     print(render_execution(_open(config), as_json=option.json))
-    return OK
+    return ExitCode.OK

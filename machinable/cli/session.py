@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from machinable import ids
+from machinable.cli.cacheprovider import last_execution
 from machinable.cli.main import ExitCode
+from machinable.cli.terminal import plural
 from machinable.errors import MachinableError, SeedError, StorageError, UsageError
 from machinable.hookspec import hookimpl
 
@@ -23,9 +25,6 @@ if TYPE_CHECKING:
     from machinable.project import Project
     from machinable.spec import TrialResult, TrialSpec
     from machinable.storage import StorageLocation
-
-
-LAST_EXECUTION_KEY = "cache/lastexecution"
 
 
 class Session:
@@ -45,9 +44,8 @@ class Session:
         self.execution: Execution | None = None
         self.shouldstop = ""  # why the run stopped early (-x / --maxfail)
         self.failures = 0  # trials that did not pass, so far
-        self.failed_checks: list[
-            str
-        ] = []  # checks of plugins after the run that failed (--check-determinism): exit 1
+        # checks of plugins after the run that failed (--check-determinism): exit 1
+        self.failed_checks: list[str] = []
 
     @property
     def errors(self) -> list[Any]:
@@ -79,9 +77,7 @@ class Session:
     def _seed(self, text: str | None) -> int | str | None:
         if text is None:
             # --lf re-runs the last failures with the seeds they failed with, unless --seed says otherwise.
-            if getattr(self.config.option, "last_failed", False) and self._last_execution() is not None:
-                return self._last_execution()
-            return None
+            return self._last_execution() if getattr(self.config.option, "last_failed", False) else None
         if text.strip().lower() == "last":
             last = self._last_execution()
             if last is None:
@@ -90,9 +86,8 @@ class Session:
         return text
 
     def _last_execution(self) -> str | None:
-        cache = self.config.cache
-        last = cache.get(LAST_EXECUTION_KEY) if cache is not None else None
-        return last["id"] if isinstance(last, dict) and isinstance(last.get("id"), str) else None
+        last = last_execution(self.config).get("id")
+        return last if isinstance(last, str) else None
 
     # -- collection ---------------------------------------------------------------------------------------------
     def collect(self) -> None:
@@ -152,7 +147,7 @@ class Session:
     def _stop(self, execution: Execution) -> bool:
         failed = self.failures  # counted as results arrive: recounting every time would be quadratic
         if failed >= self.config.option.maxfail:
-            self.shouldstop = f"stopping after {failed} failure{'s' if failed != 1 else ''}"
+            self.shouldstop = f"stopping after {plural(failed, 'failure')}"
             return True
         return False
 

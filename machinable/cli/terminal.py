@@ -17,6 +17,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from machinable import __version__, ids
@@ -115,6 +116,12 @@ def first_line(text: str | None) -> str:
     return lines[-1] if lines else ""
 
 
+def _hook_lines(results: list[str | list[str] | None]) -> Iterator[str]:
+    """The lines report hooks returned (a string or a list of them each), the first registered plugin first."""
+    for lines in reversed(results):
+        yield from [lines] if isinstance(lines, str) else lines or []
+
+
 def reason(result: TrialResult) -> str:
     """One line on why a trial did not pass (short summary, JUnit message).
 
@@ -176,9 +183,8 @@ class TerminalReporter:
         engine = session.engine.describe() if session.engine is not None else "local"
         seed = ids.decode(session.execution_id)
         self.tw.line(f"execution {session.execution_id} (seed {seed}), storage {location}, engine {engine}")
-        for lines in reversed(self.config.pm.hook.machinable_report_header(config=self.config)):
-            for text in [lines] if isinstance(lines, str) else lines or []:
-                self.tw.line(text)
+        for text in _hook_lines(self.config.pm.hook.machinable_report_header(config=self.config)):
+            self.tw.line(text)
 
     @hookimpl
     def machinable_collectreport(self, report: CollectReport) -> None:
@@ -197,13 +203,9 @@ class TerminalReporter:
             if session.deselected:
                 text += f" / {len(session.deselected)} deselected / {len(session.items)} selected"
             self.tw.line(text, bold=True)
-            for lines in reversed(
-                self.config.pm.hook.machinable_report_collectionfinish(
-                    config=self.config, items=session.items
-                )
-            ):
-                for line in [lines] if isinstance(lines, str) else lines or []:
-                    self.tw.line(line)
+            hook = self.config.pm.hook.machinable_report_collectionfinish
+            for line in _hook_lines(hook(config=self.config, items=session.items)):
+                self.tw.line(line)
         if self.config.option.collect_only:
             self._print_collected(session)
         elif not self.quiet:
@@ -444,7 +446,7 @@ def captured(execution: Execution, result: TrialResult) -> tuple[str, str]:
     try:
         from machinable.storage import Storage
 
-        trial = Storage(execution.location).get(execution.id).trial(result.uid)
+        trial = Storage(execution.location).get(execution.folder).trial(result.uid)
         return trial.output or "", trial.log or ""
     except Exception:  # a report must never fail because storage is gone or unreadable
         return "", ""

@@ -44,8 +44,7 @@ class Includes:
             raise IncludeError(f"{where}: included file '{value}' does not exist (looked for {path})")
         self._loading.append(path)
         try:
-            loaded = load_file(path)
-            content = self._expand(loaded.data, loaded, ())
+            content = self.expand(load_file(path))
         finally:
             self._loading.pop()
         self._cache[path] = content

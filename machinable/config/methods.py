@@ -42,8 +42,9 @@ def parse_call(text: str, where: str) -> MethodCall | None:
     match = _CALL.fullmatch(text)
     if match is None:
         return None
+    source = f"_({match.group(2)})"
     try:
-        tree = ast.parse(f"_({match.group(2)})", mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError:
         if "$" in match.group(2):
             # 'double($self.width)' would otherwise stay a string without a word; methods read keys from self.
@@ -56,7 +57,6 @@ def parse_call(text: str, where: str) -> MethodCall | None:
     call = tree.body
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "_"):
         return None  # 'a(1) + b(2)' matched the pattern but is an expression, not one call
-    source = f"_({match.group(2)})"
     args = [_literal(node, source, text, where) for node in call.args]
     kwargs = {}
     for keyword in call.keywords:

@@ -28,7 +28,6 @@ _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 class EntrySpec:
     """One entry as written: not yet merged with parents or mixins."""
 
-    kind: str  # 'components' or 'mixins'
     name: str
     module: str
     parent: str | None
@@ -59,7 +58,7 @@ def parse_sections(loaded: LoadedYaml, data: Any) -> dict[str, dict[str, EntrySp
         group = group.strip(":") or None
         if group is not None and not _MODULE.fullmatch(group):
             raise ConfigError(f"{loaded.where((key,))}: invalid group '{group}' in section '{key}'")
-        for spec in _entries(loaded, key, section, group, entries):
+        for spec in _entries(loaded, key, group, entries):
             previous = found[section].get(spec.name)
             if previous is not None:
                 raise ConfigError(
@@ -70,7 +69,7 @@ def parse_sections(loaded: LoadedYaml, data: Any) -> dict[str, dict[str, EntrySp
     return found
 
 
-def _entries(loaded: LoadedYaml, key: str, section: str, group: str | None, entries: Any) -> list[EntrySpec]:
+def _entries(loaded: LoadedYaml, key: str, group: str | None, entries: Any) -> list[EntrySpec]:
     if entries is None:
         return []
     if isinstance(entries, Mapping):
@@ -100,12 +99,10 @@ def _entries(loaded: LoadedYaml, key: str, section: str, group: str | None, entr
             f"{loaded.where((key,))}: '{key}' must be a list of entries ('- name: configuration'), "
             f"not {type(entries).__name__}"
         )
-    return [_spec(loaded, section, group, path, name, config) for path, name, config in items]
+    return [_spec(loaded, group, path, name, config) for path, name, config in items]
 
 
-def _spec(
-    loaded: LoadedYaml, section: str, group: str | None, path: tuple, raw: Any, config: Any
-) -> EntrySpec:
+def _spec(loaded: LoadedYaml, group: str | None, path: tuple, raw: Any, config: Any) -> EntrySpec:
     where = loaded.where(path)
     match = _KEY.fullmatch(raw) if isinstance(raw, str) else None
     if match is None:
@@ -125,7 +122,6 @@ def _spec(
         raise ConfigError(f"{where}: '{module}' (from {raw!r}) is not a valid Python module path")
     name = match.group("name") if alias else prefix + match.group("name")
     return EntrySpec(
-        kind=section,
         name=name,
         module=module,
         parent=match.group("parent"),

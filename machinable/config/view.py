@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from machinable.config.errors import ConfigKeyError
+from machinable.config.merge import plain_copy
 from machinable.errors import did_you_mean
 
 
@@ -23,14 +24,6 @@ def _wrap(value: Any, path: str) -> Any:
         return ConfigView(value, _path=path)
     if isinstance(value, list):
         return [_wrap(item, f"{path}[{index}]") for index, item in enumerate(value)]
-    return value
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _unwrap(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_unwrap(item) for item in value]
     return value
 
 
@@ -82,7 +75,7 @@ class ConfigView(dict):
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain dicts and lists (a copy)."""
-        return _unwrap(self)
+        return plain_copy(self)
 
     def _missing(self, key: Any) -> ConfigKeyError:
         full = f"{self._path}.{key}" if self._path else str(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from machinable.errors import UsageError, did_you_mean
@@ -27,6 +27,12 @@ class RunContext:
     echo: bool = True
     timeout: float | None = None  # default per-trial timeout of the execution
 
+    def with_timeout(self, spec: TrialSpec) -> TrialSpec:
+        """``spec`` with the execution's default timeout when it has none of its own."""
+        if spec.timeout is None and self.timeout is not None:
+            return replace(spec, timeout=self.timeout)
+        return spec
+
 
 class StopExecution(Exception):
     """Thrown into an engine's ``run()`` generator when the controller stops early (``-x``, ``--maxfail``).
@@ -46,6 +52,12 @@ class Engine:
 
     def describe(self) -> str:
         return self.name
+
+
+def check_workers(engine: str, workers: Any) -> None:
+    """``workers`` of an engine's options: ``None`` (the engine's default) or a positive integer."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UsageError(f"engine '{engine}': workers must be a positive number, not {workers!r}")
 
 
 def parse_engine(engine: Any) -> tuple[str, dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 from machinable.engines.base import Engine, RunContext
@@ -21,9 +20,7 @@ class LocalEngine(Engine):
         env = TrialEnvironment(context.execution_id, context.writer, fixtures, echo=context.echo)
         try:
             for spec in specs:
-                if spec.timeout is None and context.timeout is not None:
-                    spec = replace(spec, timeout=context.timeout)
-                yield run_trial(spec, env)
+                yield run_trial(context.with_timeout(spec), env)
         finally:
             fixtures.close()
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from machinable.engines.base import Engine, RunContext, StopExecution
+from machinable.engines.base import Engine, RunContext, StopExecution, check_workers
 from machinable.engines.worker import (
     WorkerContext,
     close_environment,
@@ -39,7 +39,6 @@ from machinable.engines.worker import (
     lost_result,
     run,
     timeout_error,
-    with_timeout,
 )
 from machinable.errors import UsageError
 from machinable.hookspec import hookimpl
@@ -65,8 +64,7 @@ class ProcessEngine(Engine):
     name = "process"
 
     def __init__(self, workers: int | None = None, start_method: str | None = None, kill_grace: float = 1.0):
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise UsageError(f"engine 'process': workers must be a positive number, not {workers!r}")
+        check_workers("process", workers)
         import multiprocessing
 
         methods = multiprocessing.get_all_start_methods()
@@ -86,7 +84,7 @@ class ProcessEngine(Engine):
         return f"process:{self.workers}"
 
     def run(self, specs: list[TrialSpec], context: RunContext) -> Iterator[TrialResult]:
-        specs = [with_timeout(s, context.timeout) for s in specs]
+        specs = [context.with_timeout(s) for s in specs]
         if not specs:
             return iter(())
         return _Pool(self, specs, context).run()

@@ -26,14 +26,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from machinable.engines.base import Engine, RunContext, StopExecution
+from machinable.engines.base import Engine, RunContext, StopExecution, check_workers
 from machinable.engines.worker import (
     WorkerContext,
     keep_unreported,
     lost_result,
     run,
     timeout_error,
-    with_timeout,
 )
 from machinable.errors import UsageError
 from machinable.hookspec import hookimpl
@@ -70,8 +69,7 @@ class RayEngine(Engine):
         kill_grace: float = 5.0,
         init: Mapping[str, Any] | None = None,
     ) -> None:
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise UsageError(f"engine 'ray': workers must be a positive number, not {workers!r}")
+        check_workers("ray", workers)
         for key, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float) or value < 0
@@ -95,7 +93,7 @@ class RayEngine(Engine):
         return f"ray({self.address})" if self.address else "ray"
 
     def run(self, specs: list[TrialSpec], context: RunContext) -> Iterator[TrialResult]:
-        specs = [with_timeout(s, context.timeout) for s in specs]
+        specs = [context.with_timeout(s) for s in specs]
         if not specs:
             return iter(())
         ray = connect(

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from machinable.spec import TrialResult, TrialSpec
@@ -117,13 +117,6 @@ def run(spec: TrialSpec, context: WorkerContext) -> TrialResult:
     if spec.project_root:
         _roots.add(spec.project_root)
     return run_trial(spec, env)
-
-
-def with_timeout(spec: TrialSpec, default: float | None) -> TrialSpec:
-    """``spec`` with the execution's default timeout when it has none of its own."""
-    if spec.timeout is None and default is not None:
-        return replace(spec, timeout=default)
-    return spec
 
 
 def timeout_error(seconds: float) -> str:

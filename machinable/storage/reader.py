@@ -52,6 +52,14 @@ def _read_text(io: Backend, path: str) -> str:
         return ""
 
 
+def list_folder(io: Backend, path: str) -> list[tuple[str, bool]]:
+    """``io.listdir(path)``, empty when there is no such folder (yet)."""
+    try:
+        return io.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def parse_jsonl(data: bytes, where: str = "") -> list[dict[str, Any]]:
     """Rows of a JSON Lines file; a partial last line (a writer killed mid-row) is dropped."""
     lines = data.split(b"\n")
@@ -172,10 +180,7 @@ class StoredTrial:
         return self.status_info.get("finished")
 
     def record_scopes(self) -> list[str]:
-        try:
-            entries = self._io.listdir(self._file(RECORDS_DIR))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        entries = list_folder(self._io, self._file(RECORDS_DIR))
         return sorted(
             name[: -len(".jsonl")] for name, is_dir in entries if not is_dir and name.endswith(".jsonl")
         )
@@ -286,11 +291,7 @@ class StoredExecution:
     def trials(self) -> list[StoredTrial]:
         """Trials in plan order (``execution.json``'s ``trials`` list), others after them by uid."""
         self._io.refresh()
-        try:
-            entries = self._io.listdir(self.path)
-        except (FileNotFoundError, NotADirectoryError):
-            entries = []
-        present = {name for name, is_dir in entries if is_dir}
+        present = {name for name, is_dir in list_folder(self._io, self.path) if is_dir}
         planned = [uid for uid in self.info.get("trials") or [] if isinstance(uid, str) and uid in present]
         rest = sorted(present.difference(planned))
         return [StoredTrial(self, uid) for uid in [*planned, *rest]]
@@ -376,10 +377,7 @@ class Storage:
     def execution_ids(self) -> list[str]:
         """Folder names in the storage that hold an execution (unordered)."""
         self._io.refresh()
-        try:
-            entries = self._io.listdir(self.location.root)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        entries = list_folder(self._io, self.location.root)
         return [name for name, is_dir in entries if is_dir and not name.startswith(".")]
 
     def executions(self) -> list[StoredExecution]:
