@@ -111,6 +111,9 @@ class Component:
     """
 
     __machinable_component__ = True
+    # Defaults for every trial of this component; a task's .component(..., timeout=, resources=) wins.
+    trial_timeout: float | None = None  # seconds
+    trial_resources: Mapping[str, Any] | None = None  # e.g. {"num_gpus": 1} for the ray engine
 
     config: ConfigView
     flags: Flags
@@ -179,21 +182,38 @@ class Component:
 @overload
 def component(func: F) -> F: ...
 @overload
-def component(*, name: str | None = None, config: Mapping[str, Any] | None = None) -> Callable[[F], F]: ...
+def component(
+    *,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    resources: Mapping[str, Any] | None = None,
+) -> Callable[[F], F]: ...
 
 
 def component(
-    func: F | None = None, *, name: str | None = None, config: Mapping[str, Any] | None = None
+    func: F | None = None,
+    *,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> F | Callable[[F], F]:
     """Mark a plain function as a component; its parameters are fixtures injected by name.
 
-    ``name`` registers it under another name; ``config`` gives its default configuration.
+    ``name`` registers it under another name; ``config`` gives its default configuration; ``timeout`` (seconds)
+    and ``resources`` are defaults for its trials, like ``Component.trial_timeout`` / ``trial_resources``.
     """
+    from machinable.task import check_timeout
+
+    check_timeout(timeout, "component timeout")
 
     def mark(f: F) -> F:
         f.__machinable_component__ = True  # type: ignore[attr-defined]
         f.__machinable_name__ = name or f.__name__  # type: ignore[attr-defined]
         f.__machinable_config__ = dict(config or {})  # type: ignore[attr-defined]
+        f.trial_timeout = timeout  # type: ignore[attr-defined]
+        f.trial_resources = dict(resources) if resources else None  # type: ignore[attr-defined]
         return f
 
     return mark(func) if func is not None else mark

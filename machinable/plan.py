@@ -163,6 +163,21 @@ def import_target(target: Any) -> tuple[str, str, Any]:
     return module, attribute, shippable
 
 
+def trial_defaults(
+    name: str, target: Any, timeout: float | None, resources: Mapping[str, Any] | None
+) -> tuple[float | None, dict[str, Any]]:
+    """The timeout and resources of a component's trials: the task's, over the component's own defaults
+    (``trial_timeout`` / ``trial_resources`` of a class, or of ``@component(timeout=, resources=)``)."""
+    from machinable.task import check_timeout
+
+    default_timeout = getattr(target, "trial_timeout", None)
+    check_timeout(default_timeout, f"trial_timeout of component '{name}'")
+    default_resources = getattr(target, "trial_resources", None) or {}
+    if not isinstance(default_resources, Mapping):
+        raise UsageError(f"trial_resources of component '{name}' must be a dict, not {default_resources!r}")
+    return (timeout if timeout is not None else default_timeout), {**default_resources, **(resources or {})}
+
+
 def _mixin_targets(project: Project, names: Iterable[str]) -> Iterable[tuple[str, str, str]]:
     for name in names:
         mixin = project.mixins[name].load()
@@ -200,6 +215,7 @@ def plan_task(
             fixtures.update((d.name, d) for d in fixtures_in(vars(sys.modules[module])))
         check_fixtures(name, target, (*BUILTIN, *fixtures))
         mixins = tuple(_mixin_targets(project, registered.mixins))
+        timeout, resources = trial_defaults(name, target, entry.timeout, entry.resources)
         combos = combinations(target)
         for resolved in project.resolve(name, entry.version):
             for combo, config, versions in _parametrized(project, name, resolved, combos):
@@ -224,8 +240,8 @@ def plan_task(
                             repeat_total=entry.repeat_total,
                             flags=dict(entry.flags),
                             keywords=keywords,
-                            timeout=entry.timeout,
-                            resources=dict(entry.resources or {}),
+                            timeout=timeout,
+                            resources=resources,
                             mixins=mixins,
                             target=shippable,
                         )

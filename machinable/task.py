@@ -21,6 +21,14 @@ class TaskEntry:
     repeat_total: int = 1
 
 
+def check_timeout(timeout: Any, where: str = "timeout") -> None:
+    """A trial timeout is None or a positive number of seconds."""
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise UsageError(f"{where} must be a positive number of seconds, not {timeout!r}")
+
+
 class Task:
     """``ml.Task(name=None).component(name, version=None).repeat(n)`` -- chainable.
 
@@ -50,8 +58,7 @@ class Task:
         if not (isinstance(name, str) and name) and not callable(name):
             raise UsageError(f"component() takes a component name, class or function, not {name!r}")
         _check_flags(flags)
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        check_timeout(timeout)
         self.entries.append(TaskEntry(name, version, dict(flags or {}), resources, timeout))
         return self
 

@@ -3,7 +3,7 @@
 import pytest
 
 import machinable as ml
-from machinable.errors import CollectionError
+from machinable.errors import CollectionError, UsageError
 
 EVENTS = """
     import machinable as ml
@@ -444,3 +444,53 @@ def test_sys_exit_in_a_component_fails_the_trial_and_calls_on_failure(make_proje
     assert trial.status == "failed"
     assert "SystemExit: 3" in trial.error
     assert trial.store["failure"] == "SystemExit"
+
+
+SLOW = """
+    import time
+    import machinable as ml
+
+    class Slow(ml.Component):
+        trial_timeout = 0.5
+        trial_resources = {"num_cpus": 2, "memory": 10}
+
+        def on_execute(self):
+            time.sleep(float(self.config.get("sleep", 5)))
+
+    @ml.component(timeout=0.5, resources={"num_gpus": 1})
+    def slow_function(config):
+        time.sleep(5)
+"""
+
+
+def test_a_component_class_sets_the_default_timeout_of_its_trials(make_project):
+    root = make_project("components:\n  - slow\n", {"slow.py": SLOW})
+    trial = run(root, "slow").trials[0]
+    assert trial.status == "failed"
+    assert "timed out after 0.5 s" in trial.error
+
+
+def test_a_task_timeout_wins_over_the_component_default(make_project):
+    root = make_project("components:\n  - slow\n", {"slow.py": SLOW})
+    task = ml.Task().component("slow", {"sleep": 0.7}, timeout=5)
+    assert run(root, task).trials[0].status == "passed"
+
+
+def test_component_resources_are_defaults_that_the_task_extends(make_project):
+    from machinable.plan import plan_task
+    from machinable.project import Project
+
+    root = make_project("components:\n  - slow\n  - slow=slow_function\n", {"slow.py": SLOW})
+    task = ml.Task().component("slow", resources={"memory": 20, "num_gpus": 1}).component("slow_function")
+    specs = plan_task(task, Project(root), global_seed=1)
+    assert specs[0].resources == {"num_cpus": 2, "memory": 20, "num_gpus": 1}
+    assert (specs[0].timeout, specs[1].timeout, specs[1].resources) == (0.5, 0.5, {"num_gpus": 1})
+
+
+def test_a_bad_component_timeout_is_a_clear_error(make_project):
+    source = "import machinable as ml\nclass Odd(ml.Component):\n    trial_timeout = -1\n"
+    root = make_project("components:\n  - odd\n", {"odd.py": source})
+    with pytest.raises(UsageError, match="trial_timeout of component 'odd' must be a positive number"):
+        run(root, "odd")
+    with pytest.raises(UsageError, match="component timeout must be a positive number"):
+        ml.component(timeout="soon")
