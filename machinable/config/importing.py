@@ -64,11 +64,10 @@ def find_component(module: ModuleType, name: str, owner: str) -> Any:
     attribute = getattr(module, name, None)
     if callable(attribute) and not inspect.ismodule(attribute):
         return attribute
-    base = _component_base()
     defined = [
         value for value in vars(module).values() if getattr(value, "__module__", None) == module.__name__
     ]
-    classes = [value for value in defined if inspect.isclass(value) and _is_component_class(value, base)]
+    classes = [value for value in defined if inspect.isclass(value) and getattr(value, MARK, False)]
     if len(classes) == 1:
         return classes[0]
     if len(classes) > 1:
@@ -103,21 +102,6 @@ def find_mixin(module: ModuleType, name: str) -> Any:
         if inspect.isclass(value) and value.__module__ == module.__name__
     ]
     return classes[0] if len(classes) == 1 else None
-
-
-def _component_base() -> type | None:
-    # Imported lazily: the component module imports more than configuration needs.
-    try:
-        from machinable.component import Component
-    except ImportError:
-        return None
-    return Component
-
-
-def _is_component_class(value: type, base: type | None) -> bool:
-    if base is not None and value is not base and issubclass(value, base):
-        return True
-    return bool(getattr(value, MARK, False))
 
 
 def _is_missing(exc: ModuleNotFoundError, module: str) -> bool:
