@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import machinable as ml  # noqa: E402
-from machinable.engines.ray_engine import RayEngine, connect  # noqa: E402
+from machinable.execution.engines.ray_engine import RayEngine, connect  # noqa: E402
 
 PROJECT = {
     "machinable.yaml": """

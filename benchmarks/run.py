@@ -11,7 +11,7 @@ Figures, and how each is taken:
 
 * ``import``: wall time of ``python -c "import machinable"`` (``python -c pass`` shown beside it), and the
   modules that must not be imported by it (Ray, numpy, fsspec's backends, s3fs ...).
-* ``collect``: ``Project(root)`` + the collector (``machinable.collect.collect``, what the command runs) on
+* ``collect``: ``Project(root)`` + the collector (``machinable.collection.collect.collect``, what the command runs) on
   1,000 components x 10 parametrizations, timed inside the process; peak memory is that process's
   ``ru_maxrss`` (interpreter included, so an upper bound); the wall time of ``machinable --collect-only -q``
   in the project is shown as a note.

@@ -33,8 +33,8 @@ def _check(execution: Any) -> None:
 def collect(project: str) -> dict[str, Any]:
     """Open the project and collect it (the collector the command uses); peak RSS of this process after."""
     import machinable  # noqa: F401  (imported before the clock starts)
-    from machinable.collect import collect as run_collect
-    from machinable.project import Project
+    from machinable.collection.collect import collect as run_collect
+    from machinable.config.project import Project
 
     baseline = _maxrss_mb()
     start = time.perf_counter()

@@ -1,6 +1,7 @@
 """machinable: components, versions and trials, run and kept like a test suite.
 
-The public API is imported lazily so that ``import machinable`` stays fast (DESIGN.md §7).
+The public API is imported lazily so that ``import machinable`` stays fast (DESIGN.md §7): each name below is
+imported from its stage's package on first use. docs/architecture.md maps the packages.
 """
 
 from __future__ import annotations
@@ -10,31 +11,35 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# ``component`` is both a submodule and a decorator: importing the decorator here, eagerly, keeps the import
-# system from later rebinding ``machinable.component`` to the submodule.
-from machinable.component import Component, component  # noqa: E402
-from machinable.parametrize import parametrize  # noqa: E402  (same reason: a submodule of that name)
-from machinable.reproduce import reproduce  # noqa: E402  (same reason; the module imports little at its top)
-
 _API = {
-    "Task": "machinable.task",
-    "execute": "machinable.execution",
-    "Execution": "machinable.execution",
-    "Project": "machinable.project",
+    "Component": "machinable.components.component",
+    "component": "machinable.components.component",
+    "parametrize": "machinable.components.parametrize",
+    "fixture": "machinable.components.fixtures",
+    "Task": "machinable.collection.task",
+    "Project": "machinable.config.project",
+    "execute": "machinable.execution.execute",
+    "Execution": "machinable.execution.executions",
+    "reproduce": "machinable.replay.reproduce",
+    "resume": "machinable.replay.resume",
     "Storage": "machinable.storage",
     "MachinableError": "machinable.errors",
-    "fixture": "machinable.fixtures",
     "hookimpl": "machinable.hookspec",
 }
 
 if TYPE_CHECKING:
+    from machinable.collection.task import Task
+    from machinable.components.component import Component, component
+    from machinable.components.fixtures import fixture
+    from machinable.components.parametrize import parametrize
+    from machinable.config.project import Project
     from machinable.errors import MachinableError
-    from machinable.execution import Execution, execute
-    from machinable.fixtures import fixture
+    from machinable.execution.execute import execute
+    from machinable.execution.executions import Execution
     from machinable.hookspec import hookimpl
-    from machinable.project import Project
+    from machinable.replay.reproduce import reproduce
+    from machinable.replay.resume import resume
     from machinable.storage import Storage
-    from machinable.task import Task
 
 __all__ = [
     "Component",
@@ -49,6 +54,7 @@ __all__ = [
     "hookimpl",
     "parametrize",
     "reproduce",
+    "resume",
 ]
 
 

@@ -1,9 +1,24 @@
 """Hook specifications: every stage of machinable is a hook, and built-in features implement them as plugins.
 
-A plugin is any object or module with functions named like these, decorated with ``machinable.hookimpl``.
-Implementations may declare any subset of a hook's parameters (pluggy prunes the rest), which keeps plugins
-working when a hook gains a parameter. Outside plugins register through the entry point group ``machinable``
-or ``-p NAME`` on the command line.
+A plugin is a module or object with functions named like these, decorated with ``machinable.hookimpl`` (the
+marker is optional for ``machinable_*`` functions; it carries options such as ``tryfirst``, ``trylast`` and
+``wrapper``). Implementations may declare any subset of a hook's parameters, which keeps plugins working when a
+hook gains one. Plugins come from the built-ins (``machinable.plugins.BUILTIN_PLUGINS``), the entry point group
+``machinable``, ``-p NAME`` on the command line and the project's ``machinable_conf.py``.
+
+Every entry point runs the same pipeline (:class:`machinable.execution.session.Session`), so the hooks fire in
+this order for ``ml.execute``, the command, ``resume``, ``reproduce`` and ``--check-determinism`` alike::
+
+    [command only]  addoption -> configure
+    sessionstart
+    collection                      collectreport*, collect_modifyitems, deselected*, collection_finish
+    runtrials                       execution_start, (trial_protocol in the worker, trial_result)*,
+                                    execution_finish
+    sessionfinish
+    [command only]  terminal_summary (from the terminal reporter) -> unconfigure
+
+Unless a hook says otherwise it is called in the controlling process, and ``machinable_conf.py`` may implement
+it. ``session.kind`` (and ``execution.kind``) is ``'run'``, ``'resume'``, ``'reproduce'`` or ``'determinism'``.
 """
 
 from __future__ import annotations
@@ -15,56 +30,182 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
-    from machinable.cli.main import Config
-    from machinable.cli.session import Session
-    from machinable.cli.terminal import TerminalReporter
-    from machinable.collect import CollectReport
-    from machinable.execution import Execution
-    from machinable.spec import TrialResult, TrialSpec
+    from machinable.collection.collect import CollectReport
+    from machinable.execution.executions import Execution
+    from machinable.execution.options import Config
+    from machinable.execution.protocol import TrialContext
+    from machinable.execution.session import Session
+    from machinable.reporting.terminal import TerminalReporter
+    from machinable.trials import TrialResult, TrialSpec
 
 hookspec = pluggy.HookspecMarker("machinable")
 hookimpl = pluggy.HookimplMarker("machinable")
 
 
+# -- engines -------------------------------------------------------------------------------------------------------
+
+
 @hookspec
 def machinable_engines() -> dict[str, Any]:
-    """Return engines this plugin provides, as ``{name: factory}``.
+    """Return the engines this plugin provides, as ``{name: factory}``.
 
-    ``factory(**options)`` returns an :class:`~machinable.engines.base.Engine`; options come from
-    ``engine={'type': name, ...}`` or ``--engine name:N`` (``workers=N``). Results of all plugins are merged;
-    a later-registered plugin may override a name.
+    ``factory(**options)`` returns an :class:`~machinable.execution.engines.base.Engine`; options come from
+    ``engine={'type': name, ...}`` or ``--engine name:N`` (``workers=N``). The results of all plugins are
+    merged; a later-registered plugin may override a name. Called when an engine is chosen, in the controller.
+    """
+
+
+# -- the pipeline --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def machinable_sessionstart(session: Session) -> None:
+    """The session exists: ``session.project``, ``session.execution_id``, ``session.engine`` and
+    ``session.location`` are set; nothing is collected yet.
+
+    :param session: the session; ``session.kind`` says which entry point started it.
+    """
+
+
+@hookspec(firstresult=True)
+def machinable_collection(session: Session) -> object | None:
+    """Collect and select the session's trials into ``session.items`` (like ``pytest_collection``).
+
+    The built-in (plugin ``collection``, ``trylast``) asks the session's source for its trials (a Task, the
+    project's components and task files, or a stored plan), fires ``machinable_collectreport`` for each
+    collection error or warning, ``machinable_collect_modifyitems`` to select (``-k``, ``--lf``), records what
+    was dropped in ``session.deselected`` and fires ``machinable_collection_finish``. Stops at the first
+    non-None result: a plugin that returns one replaces collection (and must set ``session.items``).
+
+    :param session: the session; its ``source`` knows where trials come from.
     """
 
 
 @hookspec
-def machinable_execution_start(execution: Execution, specs: list[TrialSpec]) -> None:
-    """Called once the execution id, seed, storage and plan are known, before any trial runs."""
+def machinable_collectreport(report: CollectReport) -> None:
+    """A collection error or warning (``report.outcome`` is ``'error'`` or ``'warning'``) about ``report.nodeid``.
+
+    :param report: what went wrong, where (``nodeid``) and why (``message``).
+    """
 
 
 @hookspec
-def machinable_trial_result(execution: Execution, result: TrialResult) -> None:
-    """Called in the controlling process for every trial that ended (passed, failed, crashed, interrupted)."""
+def machinable_collect_modifyitems(session: Session, config: Config, items: list[TrialSpec]) -> None:
+    """Filter or re-order the collected trials in place (``items[:] = ...``).
+
+    Built-ins use it for ``-k`` (plugin ``select``) and ``--lf`` / ``--ff`` (plugin ``cacheprovider``). Items
+    removed here are counted as deselected; call ``config.pm.hook.machinable_deselected(items=dropped)`` to tell
+    other plugins why.
+
+    :param session: the session being collected.
+    :param config: the session's options (``config.option``) and plugin manager.
+    :param items: the collected trial specs, in plan order.
+    """
 
 
 @hookspec
-def machinable_execution_finish(execution: Execution) -> None:
-    """Called after the last trial (also after an interruption), when every result is stored."""
+def machinable_deselected(items: list[TrialSpec]) -> None:
+    """``items`` were deselected (``-k``, ``--lf``, a plugin); they do not run.
+
+    :param items: the deselected trial specs.
+    """
+
+
+@hookspec
+def machinable_collection_finish(session: Session) -> None:
+    """Collection and selection are done: ``session.items`` run next (or are listed by ``--collect-only``).
+
+    :param session: the session; ``items``, ``deselected``, ``collected`` and ``reports`` are final.
+    """
+
+
+@hookspec(firstresult=True)
+def machinable_runtrials(session: Session) -> object | None:
+    """Run ``session.items`` (like ``pytest_runtestloop``).
+
+    The built-in (plugin ``runtrials``, ``trylast``) opens the session's destination (the execution record),
+    fires ``machinable_execution_start``, hands the trials to ``session.engine``, fires
+    ``machinable_trial_result`` for each as it ends, stops early on ``-x`` / ``--maxfail``, keeps every
+    finished result on Ctrl-C and fires ``machinable_execution_finish``; it sets ``session.execution``.
+    Stops at the first non-None result. A ``wrapper=True`` implementation runs code before and after the whole
+    run (``--check-determinism`` runs the trials a second time this way).
+
+    :param session: the session, collected and selected.
+    """
+
+
+@hookspec
+def machinable_execution_start(session: Session, execution: Execution, specs: list[TrialSpec]) -> None:
+    """The execution id, seed, storage and plan are known and stored; no trial has run yet.
+
+    :param session: the session that runs the execution.
+    :param execution: the execution; ``execution.kind`` says which entry point runs it.
+    :param specs: the trials about to run, in plan order.
+    """
+
+
+@hookspec(firstresult=True)
+def machinable_trial_protocol(spec: TrialSpec, context: TrialContext) -> TrialResult | None:
+    """Run one trial from fixtures to teardown and return its result (like ``pytest_runtest_protocol``).
+
+    Called **where the trial runs**: in the controller for the ``local`` engine, in the worker process or Ray
+    worker otherwise. Workers load the built-in ``protocol`` plugin and the session's module plugins by name
+    (entry points, ``-p NAME``, ``machinable_conf.py``); plugins that are objects are not carried to workers.
+    The built-in (plugin ``protocol``, ``trylast``) writes ``trial.json`` and ``status.json``, seeds, runs the
+    component's events or the function with its fixtures, and records the outcome; it raises only
+    ``KeyboardInterrupt`` (with ``.result``). Stops at the first non-None result; a ``wrapper=True``
+    implementation sees every trial's start and result in the worker.
+
+    :param spec: the trial: node id, component, resolved configuration, seed, uid, timeout.
+    :param context: the execution id, the storage writer, the fixture manager and whether output is echoed.
+    """
+
+
+@hookspec
+def machinable_trial_result(session: Session, execution: Execution, result: TrialResult) -> None:
+    """A trial ended (passed, failed, crashed or interrupted) and its records are stored.
+
+    Called in the controller, for every trial of every kind of session, in the order the trials end.
+
+    :param session: the session that ran the trial.
+    :param execution: its execution (``execution.kind``: ``run``, ``resume``, ``reproduce``, ``determinism``).
+    :param result: the trial's status, error, records, timing, and for a trial that did not pass its output.
+    """
+
+
+@hookspec
+def machinable_execution_finish(session: Session, execution: Execution) -> None:
+    """The last trial ended (also after an interruption or an early stop), and every result is stored.
+
+    :param session: the session that ran the execution.
+    :param execution: the execution, its trials in plan order.
+    """
+
+
+@hookspec
+def machinable_sessionfinish(session: Session, exitstatus: int) -> None:
+    """Everything ran (or collection failed); ``session.execution`` holds the results, if any ran.
+
+    Not called when the session ended with a usage error (nothing ran; the error is reported in one line).
+
+    :param session: the session.
+    :param exitstatus: the exit code the run will have (0 passed, 1 failed, 2 interrupted, 5 nothing ran).
+    """
 
 
 # -- the ``machinable`` command ------------------------------------------------------------------------------------
-# Implemented by the built-in plugins of ``machinable/cli/`` (select, terminal, junitxml, cacheprovider), by
-# ``machinable_conf.py`` at the project root, and by outside plugins. The command calls them in this order:
-# addoption -> configure -> sessionstart -> collect_modifyitems / deselected -> collection_finish -> (execution
-# hooks above) -> sessionfinish -> terminal_summary -> unconfigure.
+# Called by the command line only (never inside ml.execute). Built-in plugins such as select, terminal, junitxml
+# and cacheprovider implement them, and so may machinable_conf.py and outside plugins.
 
 
 @hookspec
 def machinable_addoption(parser: argparse.ArgumentParser) -> None:
     """Add command line options: ``parser.add_argument('--my-option', ...)`` (``argparse``).
 
-    Called once, before the command line is parsed, for built-in plugins, entry points, ``-p NAME`` plugins and
-    the project's ``machinable_conf.py``. The values are on ``config.option`` (e.g. ``config.option.my_option``).
-    Use ``parser.add_argument_group(title)`` to keep a plugin's options together in ``--help``.
+    Called once, before the command line is parsed. The values are on ``config.option``
+    (``config.option.my_option``). ``parser.add_argument_group(title)`` keeps a plugin's options together.
+
+    :param parser: the parser of a normal run.
     """
 
 
@@ -72,10 +213,11 @@ def machinable_addoption(parser: argparse.ArgumentParser) -> None:
 def machinable_subcommands(subparsers: Any) -> None:
     """Add a sub-command, ``machinable NAME ...``, instead of a normal run.
 
-    ``subparsers`` is an ``argparse`` sub-parsers action: ``sub = subparsers.add_parser('show', help=...)``,
-    add its arguments, and ``sub.set_defaults(run=function)`` where ``function(config) -> int`` returns the exit
-    code. A first argument that names a sub-command dispatches to it; anything else is a normal run
-    (``machinable -- show`` collects a target named ``show``).
+    ``sub = subparsers.add_parser('show', help=...)``, add its arguments, and ``sub.set_defaults(run=function)``
+    where ``function(config) -> int`` returns the exit code. A first argument that names a sub-command
+    dispatches to it; anything else is a normal run (``machinable -- show`` collects a target named ``show``).
+
+    :param subparsers: an ``argparse`` sub-parsers action.
     """
 
 
@@ -83,61 +225,43 @@ def machinable_subcommands(subparsers: Any) -> None:
 def machinable_configure(config: Config) -> None:
     """The command line is parsed: ``config.option``, ``config.pm``, ``config.root`` are set.
 
-    Plugins register helper objects here (``config.pm.register(reporter, 'terminalreporter')``), so that hooks of
-    a run are only active in the command and never inside ``ml.execute``.
+    Plugins register helper objects here (``config.pm.register(reporter, 'terminalreporter')``), so that they
+    take part in the command and never inside ``ml.execute``.
+
+    :param config: the parsed options and the plugin manager.
     """
 
 
 @hookspec
 def machinable_unconfigure(config: Config) -> None:
-    """The command ends (also after an error); undo what ``machinable_configure`` did."""
+    """The command ends (also after an error); undo what ``machinable_configure`` did.
 
-
-@hookspec
-def machinable_report_header(config: Config) -> str | list[str] | None:
-    """Lines for the header of the terminal report, after the ``machinable x.y, python ...`` line."""
-
-
-@hookspec
-def machinable_sessionstart(session: Session) -> None:
-    """The session exists (``session.project``, ``session.execution_id``), before collection."""
-
-
-@hookspec
-def machinable_collectreport(report: CollectReport) -> None:
-    """A collection error or warning (``report.outcome`` is ``'error'`` or ``'warning'``) about ``report.nodeid``."""
-
-
-@hookspec
-def machinable_collect_modifyitems(session: Session, config: Config, items: list[TrialSpec]) -> None:
-    """Filter or re-order the collected trials in place (``items[:] = ...``).
-
-    Built-ins use it for ``-k`` (plugin ``select``) and ``--lf`` / ``--ff`` (plugin ``cacheprovider``). A plugin
-    that drops items should call ``config.pm.hook.machinable_deselected(items=dropped)`` so that they are
-    counted as deselected.
+    :param config: the parsed options and the plugin manager.
     """
 
 
 @hookspec
-def machinable_deselected(items: list[TrialSpec]) -> None:
-    """``items`` were deselected (``-k``, ``--lf``, a plugin); they do not run."""
+def machinable_report_header(config: Config) -> str | list[str] | None:
+    """Lines for the header of the terminal report, after the ``machinable x.y, python ...`` line.
+
+    :param config: the command's options.
+    """
 
 
 @hookspec
 def machinable_report_collectionfinish(config: Config, items: list[TrialSpec]) -> str | list[str] | None:
-    """Lines shown after the ``collected N trials`` line (e.g. ``run-last-failure: ...``)."""
+    """Lines shown after the ``collected N trials`` line (e.g. ``run-last-failure: ...``).
 
-
-@hookspec
-def machinable_collection_finish(session: Session) -> None:
-    """Collection and selection are done: ``session.items`` run next (or are listed by ``--collect-only``)."""
-
-
-@hookspec
-def machinable_sessionfinish(session: Session, exitstatus: int) -> None:
-    """Everything ran (or collection failed); ``session.execution`` holds the results, if any ran."""
+    :param config: the command's options.
+    :param items: the selected trials.
+    """
 
 
 @hookspec
 def machinable_terminal_summary(reporter: TerminalReporter, exitstatus: int, config: Config) -> None:
-    """Add sections to the end of the terminal report: ``reporter.section('title')``, ``reporter.line(text)``."""
+    """Add sections to the end of the terminal report: ``reporter.section('title')``, ``reporter.line(text)``.
+
+    :param reporter: the terminal reporter.
+    :param exitstatus: the exit code the run will have.
+    :param config: the command's options.
+    """

@@ -1,4 +1,4 @@
-"""Execution ids and seeds (DESIGN.md §4).
+"""Execution ids, seeds and node ids (DESIGN.md §4).
 
 An execution id is six base62 digits (alphabet ``0-9A-Za-z``) encoding an integer in ``[62**5, 62**6 - 1]``; that
 integer *is* the global seed. A trial's seed depends only on the global seed and the trial's node id.
@@ -7,8 +7,12 @@ integer *is* the global seed. A trial's seed depends only on the global seed and
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from machinable.config.loader import reads_as_string
 from machinable.errors import SeedError
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -78,3 +82,69 @@ def trial_seed(global_seed: int, node_id: str) -> int:
 def trial_uid(node_id: str) -> str:
     """The trial's folder name: short, filesystem-safe and stable for the node id."""
     return hashlib.blake2b(node_id.encode(), digest_size=6).hexdigest()
+
+
+# -- node ids: built from the content of a version, never its position, so a trial keeps its id (and its seed)
+# when other trials are added or removed: ``optimization[~alexnet-learning_rate=0.5][r2]``.
+
+
+def scalar_text(value: Any) -> str:
+    """How a value is written in ids and keywords: strings as they are, ``true``/``null``, numbers by repr, JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+MAX_ID_LENGTH = 80
+
+
+def _scalar_id(value: Any) -> str:
+    if isinstance(value, str):
+        # Bare when it reads back as this string; else quoted, so that 'true', 'null', '' and '1e-5' never share
+        # an id (and a seed) with true, null, an empty value and 1e-05, and a newline never enters an id.
+        if value.isprintable() and value == value.strip() and reads_as_string(value):
+            return value
+        return json.dumps(value, ensure_ascii=False)
+    return scalar_text(value)
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}={_scalar_id(value)}"
+
+
+def version_id(element: Any) -> str:
+    """A readable id for one version element: ``~alexnet-learning_rate=0.5``; '' for no version."""
+    if element is None:
+        return ""
+    if isinstance(element, tuple):
+        text = "-".join(part for part in map(version_id, element) if part)
+    elif isinstance(element, Mapping):
+        text = "-".join(_flatten(element))
+    elif isinstance(element, str):
+        text = " ".join(element.split())
+    else:
+        text = _scalar_id(element)
+    return shorten(text)
+
+
+def shorten(text: str) -> str:
+    """Cut a long id part for readability; the hash keeps it unique and stable."""
+    if len(text) > MAX_ID_LENGTH:
+        text = text[: MAX_ID_LENGTH - 9] + "~" + hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    return text
+
+
+def node_id(
+    component: str, parts: Iterable[str], occurrence: int, repeat_number: int, repeat_total: int
+) -> str:
+    base = component + ("" if occurrence == 1 else f"#{occurrence}")
+    base += "".join(f"[{part}]" for part in parts if part)
+    return base + (f"[r{repeat_number}]" if repeat_total > 1 else "")

@@ -17,7 +17,7 @@ def ray_session():
     if ray.is_initialized():  # started by someone else: theirs to shut down
         yield ray
         return
-    from machinable.engines.ray_engine import connect
+    from machinable.execution.engines.ray_engine import connect
 
     connect(num_cpus=2)
     try:

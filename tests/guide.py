@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from machinable.project import Project
+from machinable.config.project import Project
 
 GUIDE_YAML = """
 components:

@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 
 import machinable as ml
-from machinable.cli.expression import Expression
-from machinable.collect import collect
-from machinable.plan import node_id, plan_task, version_id
-from machinable.project import Project
+from machinable.collection.expression import Expression
+from machinable.collection.collect import collect
+from machinable.collection.plan import plan_task
+from machinable.ids import node_id, version_id
+from machinable.config.project import Project
 from machinable.storage import ExecutionWriter, Record, open_storage
 
 pytestmark = pytest.mark.benchmark(group="hot paths", min_rounds=3, max_time=0.1, warmup=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from machinable.cli.cache import Cache, CacheWarning
+from machinable.collection.cache import Cache, CacheWarning
 
 
 def test_a_missing_value_reads_as_the_default(tmp_path: Path):

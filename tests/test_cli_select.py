@@ -152,7 +152,7 @@ def test_collect_only_does_not_change_the_cache(capsys, root, collected):
 
 
 def test_a_version_target_reads_values_as_machinable_yaml_does():
-    from machinable.cli.select import parse_version
+    from machinable.collection.select import parse_version
 
     assert parse_version("lr=1e-05") == {"lr": 1e-05}
     assert parse_version("~alexnet-data.name=mnist") == ("~alexnet", {"data": {"name": "mnist"}})

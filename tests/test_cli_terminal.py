@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import FLAKY, run_inprocess, write_project
 
-from machinable.cli.terminal import should_color, trim_traceback
+from machinable.reporting.terminal import should_color, trim_traceback
 
 YAML = "components:\n  - flaky:\n      fail: false\n      ~bad:\n        fail: true\n"
 TASK = 'import machinable as ml\n\ntask = ml.Task().component("flaky", "~bad")\n'
@@ -80,11 +80,11 @@ def test_collect_only_json_is_the_whole_output(cli):
 
 
 def test_tracebacks_leave_out_machinables_own_frames():
-    import machinable.runner
+    import machinable.execution.protocol
 
     text = (
         "Traceback (most recent call last):\n"
-        f'  File "{machinable.runner.__file__}", line 1, in run_trial\n'
+        f'  File "{machinable.execution.protocol.__file__}", line 1, in run_trial\n'
         "    _run_class(target)\n"
         '  File "/project/flaky.py", line 8, in on_execute\n'
         "    raise ValueError\n"

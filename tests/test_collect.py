@@ -1,4 +1,4 @@
-"""Collection: what becomes a trial, from where, and how broken files are reported (machinable.collect)."""
+"""Collection: what becomes a trial, from where, and how broken files are reported (machinable.collection.collect)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from cli_helpers import forget_namespace_packages, write_project
 
 import machinable as ml
-from machinable.collect import collect, find_files
+from machinable.collection.collect import collect, find_files
 
 YAML = """
 components:

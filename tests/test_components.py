@@ -477,8 +477,8 @@ def test_a_task_timeout_wins_over_the_component_default(make_project):
 
 
 def test_component_resources_are_defaults_that_the_task_extends(make_project):
-    from machinable.plan import plan_task
-    from machinable.project import Project
+    from machinable.collection.plan import plan_task
+    from machinable.config.project import Project
 
     root = make_project("components:\n  - slow\n  - slow=slow_function\n", {"slow.py": SLOW})
     task = ml.Task().component("slow", resources={"memory": 20, "num_gpus": 1}).component("slow_function")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from machinable.config.merge import deep_merge, plain_copy
-from machinable.project import Project
+from machinable.config.project import Project
 
 # -- deep_merge ------------------------------------------------------------------------------------------------
 

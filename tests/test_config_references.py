@@ -10,7 +10,7 @@ import pytest
 from guide import make_project
 
 from machinable.errors import ConfigError
-from machinable.project import Project
+from machinable.config.project import Project
 
 
 @pytest.fixture

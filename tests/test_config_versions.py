@@ -9,7 +9,7 @@ from guide import make_project
 
 from machinable.config.errors import YamlSyntaxError
 from machinable.errors import ConfigError, UnknownVersionError
-from machinable.project import Project, ResolvedVersion
+from machinable.config.project import Project, ResolvedVersion
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from machinable.project import Project
+from machinable.config.project import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"

@@ -6,7 +6,7 @@ from guide import GUIDE_YAML
 import machinable as ml
 from machinable import ids
 from machinable.errors import UsageError
-from machinable.execution import ExecutionFailed, ExecutionInterrupted
+from machinable.execution.execute import ExecutionFailed, ExecutionInterrupted
 
 OPTIMIZATION = """
 import random

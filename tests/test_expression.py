@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from machinable.cli.expression import MAX_DEPTH, Expression
+from machinable.collection.expression import MAX_DEPTH, Expression
 from machinable.errors import UsageError
 
 

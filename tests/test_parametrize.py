@@ -7,9 +7,9 @@ import sys
 import pytest
 
 import machinable as ml
-from machinable.cli.expression import Expression
+from machinable.collection.expression import Expression
 from machinable.errors import UsageError
-from machinable.plan import plan_task
+from machinable.collection.plan import plan_task
 
 YAML = """
 components:
@@ -167,7 +167,7 @@ def test_a_subclass_does_not_inherit_the_parametrization():
     class Child(Base):
         pass
 
-    from machinable.parametrize import combinations
+    from machinable.components.parametrize import combinations
 
     assert len(combinations(Base)) == 2
     assert combinations(Child) == []

@@ -11,7 +11,7 @@ from guide import make_project
 
 from machinable.config.errors import ComponentImportError
 from machinable.errors import CollectionError, ConfigError, UsageError
-from machinable.project import ComponentEntry, Project
+from machinable.config.project import ComponentEntry, Project
 
 
 @pytest.fixture(autouse=True)
@@ -132,9 +132,9 @@ def test_load_returns_the_one_marked_function(tmp_path: Path) -> None:
 
 
 def test_load_finds_subclasses_of_the_component_base_class(tmp_path: Path) -> None:
-    component = pytest.importorskip("machinable.component")
+    component = pytest.importorskip("machinable.components.component")
     if not hasattr(component, "Component"):
-        pytest.skip("machinable.component.Component is not written yet")
+        pytest.skip("machinable.components.component.Component is not written yet")
     project = make_project(
         tmp_path,
         "components:\n  - fit_d\n",

@@ -13,7 +13,7 @@ import pytest
 
 import machinable as ml
 from machinable.cli.main import main
-from machinable.reproduce import DIFFERS, FAILED, REPRODUCED
+from machinable.replay.reproduce import DIFFERS, FAILED, REPRODUCED
 
 # Seeded randomness in two record scopes and in stored values: reproducible by construction.
 FIT = """\
@@ -341,8 +341,8 @@ def test_an_execution_of_a_notebook_defined_component_fails_clearly_not_with_a_t
 
 
 def test_a_module_no_file_can_be_imported_as_is_not_importable():
-    from machinable.rerun import not_importable
-    from machinable.spec import TrialSpec
+    from machinable.replay.stored import not_importable
+    from machinable.trials import TrialSpec
 
     def spec(module: str, attribute: str = "C") -> TrialSpec:
         return TrialSpec.from_info(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from machinable.compare import MISSING, check_tolerances, compare_rows, first_mismatch, values_equal
+from machinable.replay.compare import MISSING, check_tolerances, compare_rows, first_mismatch, values_equal
 from machinable.errors import UsageError
 
 

@@ -16,7 +16,7 @@ import pytest
 import machinable as ml
 from machinable.cli.main import main
 from machinable.errors import UsageError
-from machinable.resume import NOT_STARTED, pending_specs, resume, trial_states
+from machinable.replay.resume import NOT_STARTED, pending_specs, resume, trial_states
 from machinable.storage import Storage
 
 SLOW_STEPS = """\

@@ -12,7 +12,7 @@ import pytest
 
 import machinable as ml
 from machinable.cli.main import main
-from machinable.show import format_table
+from machinable.reporting.show import format_table
 
 FIT = """\
 import machinable as ml

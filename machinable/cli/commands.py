@@ -1,7 +1,7 @@
 """The built-in plugin ``commands``: ``machinable reproduce | resume | show`` and ``--check-determinism``.
 
-Each sub-command is a thin layer over a module with one job (:mod:`machinable.reproduce`,
-:mod:`machinable.resume`, :mod:`machinable.show`, :mod:`machinable.determinism`): it parses its arguments,
+Each sub-command is a thin layer over a module with one job (:mod:`machinable.replay.reproduce`,
+:mod:`machinable.replay.resume`, :mod:`machinable.reporting.show`, :mod:`machinable.replay.determinism`): it parses its arguments,
 calls the module and prints. Exit codes follow the command: 0 all good, 1 something differs or failed,
 2 interrupted, 4 usage error (e.g. an unknown execution id), 5 nothing selected.
 
@@ -16,18 +16,19 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from machinable.cli.cacheprovider import last_execution
-from machinable.cli.main import ExitCode
-from machinable.cli.options import getgroup
-from machinable.cli.terminal import TerminalWriter, first_line, plural, should_color
+from machinable.collection.cacheprovider import last_execution
 from machinable.errors import StorageError, UsageError
+from machinable.execution.options import ExitCode
 from machinable.hookspec import hookimpl
+from machinable.plugins import getgroup
+from machinable.reporting.terminalwriter import TerminalWriter, should_color
+from machinable.text import count_parts, first_line, plural, summary_line
 
 if TYPE_CHECKING:
-    from machinable.cli.main import Config
-    from machinable.engines.base import Engine
-    from machinable.reproduce import TrialReproduction
-    from machinable.spec import TrialResult
+    from machinable.execution.engines.base import Engine
+    from machinable.execution.options import Config
+    from machinable.replay.reproduce import TrialReproduction
+    from machinable.trials import TrialResult
 
 _OUTCOME_COLOURS = {"REPRODUCED": "green", "DIFFERS": "red", "FAILED": "red"}
 
@@ -130,14 +131,14 @@ def machinable_addoption(parser: argparse.ArgumentParser) -> None:
 @hookimpl
 def machinable_configure(config: Config) -> None:
     if getattr(config.option, "check_determinism", False):
-        from machinable.determinism import PLUGIN_NAME, DeterminismCheck
+        from machinable.replay.determinism import PLUGIN_NAME, DeterminismCheck
 
         config.pm.register(DeterminismCheck(config), name=PLUGIN_NAME)
 
 
 @hookimpl
 def machinable_unconfigure(config: Config) -> None:
-    from machinable.determinism import PLUGIN_NAME
+    from machinable.replay.determinism import PLUGIN_NAME
 
     plugin = config.pm.get_plugin(PLUGIN_NAME)
     if plugin is not None:
@@ -190,8 +191,8 @@ def _named(stored: Any, *, seed: bool = False) -> str:
 def _check_arguments(config: Config, keyword: str | None = None) -> Engine:
     """The engine, after the usage errors (a bad -k expression, an unknown engine) that must come before any
     report line is printed."""
-    from machinable.cli.expression import Expression
-    from machinable.engines.base import make_engine
+    from machinable.collection.expression import Expression
+    from machinable.execution.engines.base import make_engine
 
     Expression.compile(keyword or "")
     return make_engine(config.option.engine, config.pm)
@@ -216,7 +217,7 @@ def _open(config: Config) -> Any:
 
 
 def run_reproduce(config: Config) -> int:
-    from machinable.reproduce import reproduce
+    from machinable.replay.reproduce import reproduce
 
     option = config.option
     tw = _writer(config)
@@ -271,7 +272,8 @@ def run_reproduce(config: Config) -> int:
 def run_resume(config: Config) -> int:
     import time
 
-    from machinable.resume import check_importable, pending_specs, resume, trial_states
+    from machinable.replay.resume import check_importable, pending_specs, resume
+    from machinable.storage import trial_states
 
     option = config.option
     tw = _writer(config)
@@ -311,12 +313,10 @@ def run_resume(config: Config) -> int:
         echo=option.echo,
         on_result=show,
     )
-    counts = execution.counts()
-    text = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials ran"
     bad = execution.interrupted or bool(execution.failed) or len(execution.trials) < len(pending)
     tw.sep(
         "=",
-        f"{text} in {time.time() - started:.2f} s",
+        summary_line(count_parts(execution.counts()), time.time() - started),
         bold=True,
         **({"red": True} if bad else {"green": True}),
     )
@@ -329,7 +329,7 @@ def run_resume(config: Config) -> int:
 
 
 def run_show(config: Config) -> int:
-    from machinable.show import render_execution, render_executions
+    from machinable.reporting.show import render_execution, render_executions
     from machinable.storage import Storage
 
     option = config.option

@@ -13,44 +13,17 @@ import argparse
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from machinable import __version__
 from machinable.errors import MachinableError, UsageError
+from machinable.execution.options import Config, ExitCode
 
 if TYPE_CHECKING:
     import pluggy
 
-    from machinable.cli.cache import Cache
-
 __all__ = ["Config", "ExitCode", "console_main", "main"]
-
-
-class ExitCode:
-    OK = 0
-    TESTS_FAILED = 1
-    INTERRUPTED = 2
-    INTERNAL_ERROR = 3
-    USAGE_ERROR = 4
-    NO_TRIALS_COLLECTED = 5
-
-
-@dataclass
-class Config:
-    """The parsed command line and the plugin manager, handed to every hook of the command."""
-
-    option: argparse.Namespace
-    pm: pluggy.PluginManager
-    root: Path | None  # the project root; None only for sub-commands run outside a project
-    args: list[str]  # the command line as given
-    invocation_dir: Path = field(default_factory=Path.cwd)
-    cache: Cache | None = None  # set by the cacheprovider plugin
-    stash: dict[str, Any] = field(default_factory=dict)  # plugins keep their state here
-
-    def getoption(self, name: str, default: Any = None) -> Any:
-        return getattr(self.option, name, default)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -177,7 +150,7 @@ def _split_plugins(names: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _find_root(project: str | None) -> tuple[Path | None, MachinableError | None]:
-    from machinable.project import find_root
+    from machinable.config.project import find_root
 
     try:
         return find_root(project), None
@@ -207,7 +180,7 @@ def _subcommand_parser(pm: pluggy.PluginManager) -> tuple[argparse.ArgumentParse
 
 
 def _main(args: list[str]) -> int:
-    from machinable.cli.session import run_session
+    from machinable.cli.run import run_session
     from machinable.plugins import create_plugin_manager
 
     early = _preparse(args)
@@ -219,7 +192,9 @@ def _main(args: list[str]) -> int:
         sys.path.insert(0, str(root))
     pm = create_plugin_manager(plugins=enabled, disabled=disabled)
     if root is not None and "machinable_conf" not in disabled:
-        conf = _import_conf(root)
+        from machinable.collection.guard import import_conf
+
+        conf = import_conf(root)
         if conf is not None and not pm.is_registered(conf):
             pm.register(conf, name="machinable_conf")
 
@@ -244,18 +219,6 @@ def _main(args: list[str]) -> int:
         raise root_error
     config = Config(option, pm, root, args)
     return _configured(config, lambda: run_session(config))
-
-
-def _import_conf(root: Path) -> Any:
-    """The project's machinable_conf.py (fixtures and hooks), imported under the collection guard."""
-    from machinable.collect import GUARD_HINT, ExecuteWhileCollecting, collecting
-    from machinable.fixtures import CONF_MODULE, project_conf
-
-    try:
-        with collecting(f"{CONF_MODULE}.py"):
-            return project_conf(root)
-    except ExecuteWhileCollecting as exc:
-        raise UsageError(f"{exc}: {GUARD_HINT}") from None
 
 
 def _configured(config: Config, body: Any) -> int:

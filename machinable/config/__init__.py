@@ -10,7 +10,7 @@
 - :mod:`~machinable.config.importing`: importing component modules;
 - :mod:`~machinable.config.view`: :class:`ConfigView`, attribute access for components.
 
-:class:`machinable.project.Project` ties them together.
+:class:`machinable.config.project.Project` ties them together.
 """
 
 from __future__ import annotations

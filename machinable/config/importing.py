@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from machinable.config.errors import ComponentImportError
-from machinable.errors import MachinableError
+from machinable.errors import CollectionError, MachinableError
 
 MARK = "__machinable_component__"
 
@@ -87,7 +87,7 @@ def find_component(module: ModuleType, name: str, owner: str) -> Any:
         )
     raise ComponentImportError(
         f"{owner}: module '{module.__name__}' has no attribute '{name}', no class deriving "
-        "machinable.Component and no function decorated with @machinable.component"
+        "machinable.Component and no function decorated with @machinable.components.component"
     )
 
 
@@ -134,3 +134,63 @@ def _forget_foreign(root: Path, module: str) -> None:
             for stale in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
                 del sys.modules[stale]
             return
+
+
+# Imported components and mixins by (project root, module, attribute).
+Targets = dict[tuple[str | None, str, str], Any]
+
+
+def import_attribute(root: str | None, module: str, attribute: str, owner: str, cache: Targets | None) -> Any:
+    """``module.attribute`` imported from project ``root`` (or by name when ``root`` is None); ``cache`` keeps
+    what was found, so a worker pays the import machinery once per target."""
+    key = (root, module, attribute)
+    if cache is not None and key in cache:
+        return cache[key]
+    target: Any = import_module(Path(root), module, owner) if root else importlib.import_module(module)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    if cache is not None:
+        cache[key] = target
+    return target
+
+
+def forget_modules(root: str | os.PathLike[str]) -> None:
+    """Drop every module imported from ``root`` so that the next import reads the files as they are now.
+
+    A re-run must run the code on disk (the current code, or an extracted backup), and a long-lived worker that
+    gets a new execution must import edited code afresh, not modules imported earlier from the same names.
+    machinable itself and ``__main__`` are never dropped.
+    """
+    prefix = os.path.join(os.path.realpath(root), "")
+    for name, module in list(sys.modules.items()):
+        if name == "machinable" or name.startswith(("machinable.", "__main__", "__mp_main__")):
+            continue
+        origin = getattr(module, "__file__", None)
+        paths = [str(p) for p in getattr(module, "__path__", None) or []] if origin is None else [origin]
+        if any(os.path.realpath(p).startswith(prefix) for p in paths):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def import_path(root: Path, path: Path, name: str, keep: tuple[type[BaseException], ...] = ()) -> ModuleType:
+    """Import the file ``path`` of project ``root`` as module ``name`` (its parent packages first, as a normal
+    import would). A module that raises is not left half-imported in ``sys.modules``, unless what it raised is
+    one of ``keep``: then it stays as far as it ran (collection keeps the tasks above an ``ml.execute`` call)."""
+    import importlib.util
+
+    ensure_on_path(root)
+    parent = name.rpartition(".")[0]
+    if parent and not name.startswith("machinable_collected."):
+        importlib.import_module(parent)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CollectionError(f"{path.name} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        if not isinstance(exc, keep):
+            sys.modules.pop(name, None)
+        raise
+    return module

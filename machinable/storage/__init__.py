@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from machinable.storage.heartbeat import get_interval as get_heartbeat_interval
 from machinable.storage.heartbeat import set_interval as set_heartbeat_interval
+from machinable.storage.plan import NOT_STARTED, stored_specs, trial_states
 from machinable.storage.reader import Storage, StoredExecution, StoredTrial
-from machinable.storage.records import Record
+from machinable.storage.records import TIMESTAMP_COLUMNS, Record
 from machinable.storage.url import MissingDependencyError, StorageLocation, open_storage
 from machinable.storage.writer import ExecutionWriter, RecordWriter, TrialWriter
 
 __all__ = [
+    "NOT_STARTED",
+    "TIMESTAMP_COLUMNS",
     "ExecutionWriter",
     "MissingDependencyError",
     "Record",
@@ -27,4 +30,6 @@ __all__ = [
     "get_heartbeat_interval",
     "open_storage",
     "set_heartbeat_interval",
+    "stored_specs",
+    "trial_states",
 ]

@@ -17,13 +17,13 @@ from typing import Any, final
 from machinable.errors import StorageError
 from machinable.storage import store as _store
 from machinable.storage.backend import Backend
+from machinable.storage.streams import RECORDS_DIR
 from machinable.storage.url import MissingDependencyError, StorageLocation, open_storage
 from machinable.storage.writer import (
     CODE_ZIP,
     EXECUTION_JSON,
     LOG_TXT,
     OUTPUT_LOG,
-    RECORDS_DIR,
     STATUS_JSON,
     TRIAL_JSON,
 )

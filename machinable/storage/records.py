@@ -16,6 +16,9 @@ from machinable.storage.encoding import dumps
 if TYPE_CHECKING:
     from machinable.storage.writer import RecordWriter
 
+# Columns machinable adds that differ on every run by nature (comparisons and tables leave them out).
+TIMESTAMP_COLUMNS = frozenset({"_time"})
+
 
 @final
 class Record:

@@ -24,6 +24,7 @@ from machinable.storage import store as _store
 from machinable.storage.backup import DEFAULT_MAX_FILE_SIZE, build_zip
 from machinable.storage.encoding import dumpb, dumps
 from machinable.storage.heartbeat import DEFAULT_INTERVAL, HEARTBEAT
+from machinable.storage.streams import LazyTextStream, RecordWriter
 from machinable.storage.url import StorageLocation
 
 EXECUTION_JSON = "execution.json"
@@ -32,7 +33,6 @@ TRIAL_JSON = "trial.json"
 STATUS_JSON = "status.json"
 LOG_TXT = "log.txt"
 OUTPUT_LOG = "output.log"
-RECORDS_DIR = "records"
 
 
 def check_segment(name: Any, what: str) -> str:
@@ -167,91 +167,6 @@ class ExecutionWriter:
 
 
 @final
-class RecordWriter:
-    """Appends rows to ``records/<scope>.jsonl``: one JSON line per row, flushed at once."""
-
-    __slots__ = ("scope", "_trial", "_rel", "_handle")
-
-    def __init__(self, trial: TrialWriter, scope: str) -> None:
-        self.scope = scope
-        self._trial = trial
-        self._rel = f"{RECORDS_DIR}/{scope}.jsonl"
-        self._handle: Any = None
-
-    def write(self, row: Mapping[str, Any]) -> str:
-        """Append ``row``; returns its JSON text as written."""
-        handle = self._handle
-        if handle is None:
-            handle = self._handle = self._trial._open_append(self._rel, buffered=False)
-        line = dumps(row)
-        handle.write((line + "\n").encode("utf-8"))
-        handle.flush()
-        return line
-
-    def flush(self) -> None:
-        if self._handle is not None:
-            self._handle.flush()
-
-    def close(self) -> None:
-        if self._handle is not None:
-            handle, self._handle = self._handle, None
-            handle.close()
-
-
-class _LazyTextStream(io.TextIOBase):
-    """A text stream that creates its file on the first write and flushes at every newline."""
-
-    def __init__(self, trial: TrialWriter, rel: str) -> None:
-        super().__init__()
-        self._trial = trial
-        self._rel = rel
-        self._handle: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    @property
-    def errors(self) -> str:
-        return "replace"
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return False
-
-    def write(self, text: str) -> int:
-        if self.closed:
-            raise ValueError("I/O operation on closed file")
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if text:
-            with self._lock:
-                handle = self._handle
-                if handle is None:
-                    handle = self._handle = self._trial._open_append(self._rel, buffered=True)
-                handle.write(text.encode("utf-8", "replace"))
-                if "\n" in text:
-                    handle.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._handle is not None:
-                self._handle.flush()
-
-    def close(self) -> None:
-        if not self.closed:
-            with self._lock:
-                handle, self._handle = self._handle, None
-            if handle is not None:
-                handle.close()
-            super().close()
-
-
-@final
 class TrialWriter:
     """Writes one trial's folder. Thread-safe for status (the heartbeat thread writes it too)."""
 
@@ -269,7 +184,7 @@ class TrialWriter:
         self._info: dict[str, Any] = {}
         self._status: dict[str, Any] = {}
         self._records: dict[str, RecordWriter] = {}
-        self._streams: dict[str, _LazyTextStream] = {}
+        self._streams: dict[str, LazyTextStream] = {}
         self._store_keys: dict[str, Any] | None = None
         self._written: set[str] = set()
         self._last_beat = 0.0
@@ -358,10 +273,10 @@ class TrialWriter:
             writer = self._records[scope] = RecordWriter(self, check_segment(scope, "record scope"))
         return writer
 
-    def _stream(self, rel: str) -> _LazyTextStream:
+    def _stream(self, rel: str) -> LazyTextStream:
         stream = self._streams.get(rel)
         if stream is None or stream.closed:
-            stream = self._streams[rel] = _LazyTextStream(self, rel)
+            stream = self._streams[rel] = LazyTextStream(self, rel)
         return stream
 
     def log_stream(self) -> io.TextIOBase:
@@ -434,6 +349,17 @@ class TrialWriter:
             writer.close()
         for stream in self._streams.values():
             stream.close()
+
+    def captured(self) -> tuple[str, str]:
+        """What the trial printed (``output.log``) and logged (``log.txt``) so far; '' for what is missing."""
+        self.flush()
+        texts = []
+        for rel in (OUTPUT_LOG, LOG_TXT):
+            try:
+                texts.append(self._io.read_bytes(self._prefix + rel).decode("utf-8", "replace"))
+            except (FileNotFoundError, OSError):
+                texts.append("")
+        return texts[0], texts[1]
 
     def export(self, *, remove: bool = False) -> dict[str, bytes]:
         """Every file of the trial folder (relative path -> content), e.g. to ship a worker's memory storage

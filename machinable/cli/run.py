@@ -1,0 +1,49 @@
+"""A normal run of the command: the options become a session (seed, storage, engine, targets), and it runs.
+
+Everything the user can get wrong on the command line (seed, storage URL, engine, targets) is checked before
+the first trial runs and raised as a :class:`UsageError` naming the option (exit code 4).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from machinable import ids
+from machinable.errors import SeedError, StorageError, UsageError
+
+if TYPE_CHECKING:
+    from machinable.execution.options import Config
+    from machinable.execution.session import Session
+
+
+def run_session(config: Config) -> int:
+    """Run the command's session and return the exit code; usage errors propagate (the caller prints them)."""
+    return build_session(config).main()
+
+
+def build_session(config: Config) -> Session:
+    from machinable.collection.stage import ProjectSource
+    from machinable.config.project import Project
+    from machinable.execution.destinations import NewExecution
+    from machinable.execution.engines.base import make_engine
+    from machinable.execution.session import Session
+    from machinable.mode import is_dev
+    from machinable.storage import open_storage
+
+    option = config.option
+    if getattr(option, "json", False) and not option.collect_only:
+        # A run reports on the terminal, in --junitxml and in storage; JSON describes the collection only.
+        raise UsageError("--json only works with --collect-only (machinable --collect-only --json)")
+    project = Project(config.root)
+    try:
+        execution_id = ids.execution_id(option.seed)
+    except SeedError as exc:
+        raise UsageError(f"--seed takes an integer, an execution id or 'last': {exc}") from None
+    engine = make_engine(option.engine, config.pm)
+    dev = is_dev()
+    try:
+        location = open_storage(None if dev else option.storage, dev_mode=dev)
+    except StorageError as exc:
+        raise UsageError(f"--storage {option.storage}: {exc}") from None
+    source = ProjectSource(option.targets, config.invocation_dir, repeat=option.repeat)
+    return Session(config, source, NewExecution()).configure(project, execution_id, engine, location)

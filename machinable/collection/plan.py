@@ -1,0 +1,214 @@
+"""Turn a Task into TrialSpecs: resolve every configuration, build node ids, derive seeds.
+
+Everything that can be wrong with a plan is found here, before anything runs.
+Node ids are built from the *content* of a version, never from its position, so a trial keeps its id (and so its
+seed) when other trials are added to or removed from the task: ``optimization[~alexnet-learning_rate=0.5][r2]``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from machinable import ids
+from machinable.components.component import is_component, is_component_class
+from machinable.components.fixtures import BUILTIN, FixtureDef, fixtures_in, injectable
+from machinable.components.parametrize import Combination, combinations
+from machinable.config.errors import ComponentImportError
+from machinable.errors import CollectionError, MachinableError, UsageError, did_you_mean
+from machinable.trials import TrialSpec
+
+if TYPE_CHECKING:
+    from machinable.collection.task import Task
+    from machinable.config.project import ComponentEntry, Project
+
+
+def component_name(target: Any) -> str:
+    return getattr(target, "__machinable_name__", None) or target.__name__
+
+
+def ensure_registered(project: Project, target: Any) -> str:
+    """The name of a component class or function given to ``Task.component`` by object, registered if needed.
+
+    The project's own code keeps its machinable.yaml name and configuration (``Optimization`` imported from
+    optimization.py is ``optimization``); other code is registered under its own name, and registered again when
+    it was redefined (a notebook cell run twice). Code that takes the name of a machinable.yaml component whose
+    code is different is an error: running either one silently would be wrong.
+    """
+    if not is_component(target):
+        raise UsageError(
+            f"{target!r} is not a component: derive from machinable.Component or decorate with @machinable.components.component"
+        )
+    declared = _declared_name(project, target)
+    if declared is not None:
+        return declared
+    name = component_name(target)
+    entry = project.components.get(name)
+    if entry is not None:
+        code = _module_code(entry)
+        if code is not None and code is not target:
+            raise UsageError(
+                f"{target!r} is named '{name}' like the machinable.yaml component of module '{entry.module}', "
+                f"which is other code; give it another name with @machinable.components.component(name=...)"
+            )
+        if entry.registered is target:
+            return name
+    # New, redefined, or code for a machinable.yaml entry that has configuration only.
+    project.register(name, target, config=getattr(target, "__machinable_config__", None))
+    return name
+
+
+def _module_code(entry: ComponentEntry) -> Any:
+    """The code a machinable.yaml entry has in the project's modules, or None (none, or only registered code)."""
+    if not entry.declared or entry.registered is not None:
+        return None
+    try:
+        return entry.load()
+    except ComponentImportError:
+        return None
+
+
+def _declared_name(project: Project, target: Any) -> str | None:
+    """The machinable.yaml name of ``target`` when it is the code of a declared component of its module."""
+    module = getattr(target, "__module__", None)
+    for name, entry in project.components.items():
+        if entry.declared and entry.declared_module == module:
+            try:
+                if entry.load() is target:
+                    return name
+            except MachinableError:
+                continue  # an entry that cannot load is reported when it is used by name
+    return None
+
+
+def check_fixtures(name: str, target: Any, available: Iterable[str]) -> None:
+    """A functional component may only ask for fixtures that exist: an error now, not at run time."""
+    if is_component_class(target):
+        return
+    known = set(available)
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # builtins and C functions have no signature to check
+        return
+    for param in injectable(signature):
+        if param.name in known or param.default is not param.empty:
+            continue
+        raise CollectionError(
+            f"component '{name}' asks for fixture '{param.name}', which does not exist"
+            f"{did_you_mean(param.name, known)}; available fixtures: {', '.join(sorted(known))} "
+            f"(configuration values are read from 'config', e.g. config.{param.name})"
+        )
+
+
+def import_target(target: Any) -> tuple[str, str, Any]:
+    """(module, attribute, object-to-ship) for a component; the object itself when it cannot be re-imported."""
+    module = getattr(target, "__module__", "__main__")
+    attribute = getattr(target, "__qualname__", target.__name__)
+    shippable = target if module == "__main__" or "<locals>" in attribute else None
+    return module, attribute, shippable
+
+
+def trial_defaults(
+    name: str, target: Any, timeout: float | None, resources: Mapping[str, Any] | None
+) -> tuple[float | None, dict[str, Any]]:
+    """The timeout and resources of a component's trials: the task's, over the component's own defaults
+    (``trial_timeout`` / ``trial_resources`` of a class, or of ``@component(timeout=, resources=)``)."""
+    from machinable.collection.task import check_timeout
+
+    default_timeout = getattr(target, "trial_timeout", None)
+    check_timeout(default_timeout, f"trial_timeout of component '{name}'")
+    default_resources = getattr(target, "trial_resources", None) or {}
+    if not isinstance(default_resources, Mapping):
+        raise UsageError(f"trial_resources of component '{name}' must be a dict, not {default_resources!r}")
+    return (timeout if timeout is not None else default_timeout), {**default_resources, **(resources or {})}
+
+
+def _mixin_targets(project: Project, names: Iterable[str]) -> Iterable[tuple[str, str, str]]:
+    for name in names:
+        mixin = project.mixins[name].load()
+        if mixin is not None:
+            yield (name, *import_target(mixin)[:2])
+
+
+def plan_task(
+    task: Task,
+    project: Project,
+    global_seed: int,
+    fixtures: dict[str, FixtureDef] | None = None,
+    prefix: str = "",
+) -> list[TrialSpec]:
+    """Expand ``task`` into trial specs in plan order. ``prefix`` starts every node id (e.g. a task file).
+
+    ``fixtures`` holds the user fixtures known so far; fixtures defined in the component modules are added to it,
+    so that the caller can hand the complete set to the engine.
+    """
+    specs: list[TrialSpec] = []
+    seen: dict[str, int] = {}
+    scanned: set[str] = set()  # modules whose fixtures are known: scan each once, not once per entry
+    fixtures = {} if fixtures is None else fixtures
+    for entry in task.entries:
+        name = (
+            entry.component
+            if isinstance(entry.component, str)
+            else ensure_registered(project, entry.component)
+        )
+        registered = project.component(name)
+        target = registered.load()
+        module, attribute, shippable = import_target(target)
+        if module in sys.modules and module not in scanned:
+            scanned.add(module)
+            fixtures.update((d.name, d) for d in fixtures_in(vars(sys.modules[module])))
+        check_fixtures(name, target, (*BUILTIN, *fixtures))
+        mixins = tuple(_mixin_targets(project, registered.mixins))
+        timeout, resources = trial_defaults(name, target, entry.timeout, entry.resources)
+        combos = combinations(target)
+        for resolved in project.resolve(name, entry.version):
+            for combo, config, versions in _parametrized(project, name, resolved, combos):
+                parts = [ids.version_id(resolved.element), ids.shorten(combo.id) if combo else ""]
+                base = prefix + name + "".join(f"[{p}]" for p in parts if p)
+                seen[base] = occurrence = seen.get(base, 0) + 1
+                keywords = (name, module, *versions, *(combo.keywords if combo else ()))
+                for repeat in range(entry.repeat_total):
+                    nid = ids.node_id(prefix + name, parts, occurrence, repeat, entry.repeat_total)
+                    specs.append(
+                        TrialSpec(
+                            node_id=nid,
+                            component=name,
+                            module=module,
+                            attribute=attribute,
+                            project_root=str(project.root),
+                            config=config,
+                            versions=tuple(versions),
+                            seed=ids.trial_seed(global_seed, nid),
+                            uid=ids.trial_uid(nid),
+                            repeat_number=repeat,
+                            repeat_total=entry.repeat_total,
+                            flags=dict(entry.flags),
+                            keywords=keywords,
+                            timeout=timeout,
+                            resources=resources,
+                            mixins=mixins,
+                            target=shippable,
+                        )
+                    )
+    return specs
+
+
+def _parametrized(
+    project: Project, name: str, resolved: Any, combos: list[Combination]
+) -> Iterable[tuple[Combination | None, dict[str, Any], tuple[str, ...]]]:
+    """(combination, config, versions) per ``@parametrize`` combination, merged on top of the resolved version.
+
+    Each combination is resolved as a tuple version ``(element, *parameters)`` so that ``$self`` references and
+    config methods see the parameter values, exactly as if the user had written the tuple.
+    """
+    if not combos:
+        yield None, resolved.config, tuple(resolved.versions)
+        return
+    element = resolved.element
+    head = element if isinstance(element, tuple) else (() if element is None else (element,))
+    for combo in combos:
+        [merged] = project.resolve(name, (*head, *combo.elements))
+        yield combo, merged.config, tuple(merged.versions)

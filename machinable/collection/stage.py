@@ -1,0 +1,108 @@
+"""The built-in plugin ``collection``: collect a session's trials from its source, then select them.
+
+Sources, one per entry point:
+
+- :class:`TaskSource`: ``ml.execute(task)``: the task planned against the project; a broken plan raises.
+- :class:`ProjectSource`: the ``machinable`` command: the project's components and task files, narrowed to the
+  targets on the command line; errors become collection reports, per file or component.
+- :class:`PlannedTrials`: re-runs (resume, reproduce, the determinism check): trial specs planned before.
+
+After the source, ``machinable_collect_modifyitems`` selects (``-k``, ``--lf``, plugins); what it removed is
+``session.deselected``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from machinable import ids
+from machinable.errors import UsageError
+from machinable.hookspec import hookimpl
+
+if TYPE_CHECKING:
+    from machinable.collection.task import Task
+    from machinable.components.fixtures import FixtureDef
+    from machinable.execution.session import Session
+    from machinable.trials import TrialSpec
+
+
+@hookimpl(trylast=True)
+def machinable_collection(session: Session) -> bool:
+    hook = session.pm.hook
+    session.source.collect(session)
+    for report in session.reports:
+        hook.machinable_collectreport(report=report)
+    session.collected = len(session.items)
+    items = list(session.items)
+    hook.machinable_collect_modifyitems(session=session, config=session.config, items=items)
+    kept = {id(item) for item in items}
+    session.deselected.extend(item for item in session.items if id(item) not in kept)
+    session.items = items
+    hook.machinable_collection_finish(session=session)
+    return True
+
+
+class TaskSource:
+    """The trials of an ``ml.Task``, planned against the session's project."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def collect(self, session: Session) -> None:
+        from machinable.collection.plan import plan_task
+        from machinable.components.fixtures import check_definitions, project_fixtures
+
+        assert session.project is not None
+        fixtures = project_fixtures(session.project.root)
+        session.items = plan_task(
+            self.task, session.project, ids.decode(session.execution_id), fixtures=fixtures
+        )
+        check_definitions(
+            fixtures.values()
+        )  # a fixture asking for a missing one: an error before anything runs
+        session.fixtures = fixtures
+
+
+class ProjectSource:
+    """The project's components and task files, as the command collects them, narrowed to ``targets``."""
+
+    def __init__(self, targets: Sequence[str], invocation_dir: Path, repeat: int = 1) -> None:
+        self.targets, self.invocation_dir, self.repeat = list(targets), invocation_dir, repeat
+
+    def collect(self, session: Session) -> None:
+        from machinable.collection.collect import collect
+        from machinable.collection.select import parse_targets, select, unmatched_ids, version_targets
+
+        project = session.project
+        assert project is not None
+        root, seed = Path(project.root), ids.decode(session.execution_id)
+        targets = parse_targets(self.targets, root, self.invocation_dir)
+        collection = collect(project, seed, paths=targets.collect_paths, repeat=self.repeat)
+        session.reports, session.fixtures = collection.reports, collection.fixtures
+        items, unmatched = select(collection.items, targets, root)
+        missing = unmatched_ids(collection.items, targets, root)
+        if missing and not collection.errors:  # a file that failed to import explains itself
+            raise UsageError(f"not found: {', '.join(missing)} (no collected trial has that node id)")
+        if unmatched:
+            wanted = version_targets(unmatched, project.components)
+            extra = collect(project, seed, versions=wanted, repeat=self.repeat, components=False)
+            if extra.errors:
+                raise UsageError("; ".join(r.message for r in extra.errors))
+            session.fixtures.update(extra.fixtures)
+            known = {i.node_id for i in items}
+            items += [i for i in extra.items if i.node_id not in known]
+        session.items = items
+
+
+class PlannedTrials:
+    """Trial specs planned before (a stored plan), with the fixtures they may ask for."""
+
+    def __init__(self, specs: Iterable[TrialSpec], fixtures: Iterable[FixtureDef] = ()) -> None:
+        self.specs = list(specs)
+        self.fixtures = {d.name: d for d in fixtures}
+
+    def collect(self, session: Session) -> None:
+        session.items = list(self.specs)
+        session.fixtures = dict(self.fixtures)

@@ -1,0 +1,118 @@
+"""What a running trial prints and logs goes to its storage (and, with echo, to the console); its deadline."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TextIO
+
+from machinable.errors import TrialTimeout
+
+if TYPE_CHECKING:
+    from machinable.storage import TrialWriter
+
+_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+
+
+class _Tee:
+    """Writes to the console stream and to the trial's output.log."""
+
+    def __init__(self, console: TextIO | None, stored: Callable[[], TextIO]) -> None:
+        self._console = console
+        self._stored = stored
+        self._file: TextIO | None = None
+
+    def write(self, text: str) -> int:
+        if self._console is not None:
+            self._console.write(text)
+        if self._file is None:
+            self._file = self._stored()
+        self._file.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._console is not None:
+            self._console.flush()
+        if self._file is not None:
+            self._file.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console or sys.__stdout__, name)
+
+
+class _TrialLogHandler(logging.Handler):
+    """Sends ``self.log`` to log.txt and to the (captured) console of the running trial."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trial: TrialWriter | None = None
+        self.echo = True
+        self._file: TextIO | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.trial is None:
+            return
+        try:
+            line = _LOG_FORMAT.format(record) + "\n"
+            if self._file is None:
+                self._file = self.trial.log_stream()
+            self._file.write(line)
+            self._file.flush()
+            if self.echo:
+                sys.stderr.write(f"{record.levelname} {record.getMessage()}\n")
+        except Exception:  # logging must never fail a trial
+            self.handleError(record)
+
+    def attach(self, trial: TrialWriter | None, echo: bool) -> None:
+        self.trial, self.echo, self._file = trial, echo, None
+
+
+_handler = _TrialLogHandler()
+trial_logger = logging.getLogger("machinable.trial")
+trial_logger.addHandler(_handler)
+trial_logger.setLevel(logging.DEBUG)
+trial_logger.propagate = False
+
+
+@contextmanager
+def captured_output(tw: TrialWriter, echo: bool) -> Iterator[None]:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = _Tee(out if echo else None, tw.output_stream)  # type: ignore[assignment]
+    sys.stderr = _Tee(err if echo else None, tw.output_stream)  # type: ignore[assignment]
+    _handler.attach(tw, echo)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+        _handler.attach(None, echo)
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """A timeout for in-process trials, by SIGALRM where it can be used (the main thread on Unix)."""
+    usable = (
+        seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TrialTimeout(f"trial timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,404 @@
+"""The ``process`` engine: a pool of long-lived worker processes, one trial at a time each.
+
+``engine='process:4'`` or ``{'type': 'process', 'workers': 4}`` (default: one worker per CPU). Each worker is
+started once per execution and runs trial after trial (a trial costs a message each way over a pipe, not a
+process start). Workers are isolated from each other and from the controller:
+
+* a trial that kills its worker (segfault, ``os._exit``, SIGKILL, the OOM killer) ends as ``crashed`` with the
+  cause ("worker process died with signal 11 (SIGSEGV)" and, for fatal signals, the Python traceback that
+  ``faulthandler`` wrote); the controller writes its status and starts a replacement worker;
+* a trial past its timeout gets ``TrialTimeout`` raised inside it (it fails like any exception: teardown runs,
+  records are kept); if it does not stop within ``kill_grace`` seconds, its worker is killed and replaced;
+* Ctrl-C (or the controller closing the run early, e.g. ``-x``) interrupts the running trials (SIGTERM becomes
+  KeyboardInterrupt inside them), waits briefly for them to write their ``interrupted`` status, then kills.
+
+Workers are started with ``fork`` where the platform has it (Linux, macOS opt-in): they inherit the specs and
+every component, including ones defined in ``__main__`` or inside functions, without pickling. Elsewhere (or
+with ``start_method='spawn'``) specs are pickled: components must be importable by name or defined at the top of
+a ``__main__`` guarded by ``if __name__ == "__main__":``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from machinable.errors import UsageError
+from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
+from machinable.execution.engines.worker import (
+    WorkerContext,
+    close_environment,
+    death_cause,
+    keep_unreported,
+    lost_result,
+    run,
+    timeout_error,
+)
+from machinable.hookspec import hookimpl
+from machinable.trials import TrialResult, TrialSpec
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+# multiprocessing, tempfile and faulthandler are imported when the engine runs: building the plugin manager
+# (every command line start) imports this module.
+
+# faulthandler lists the most recent call first: the trial's frames, then machinable's (the runner, the worker)
+_PACKAGE_FRAME = '  File "' + os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# seconds running trials get to record their interruption before their workers are killed
+INTERRUPT_GRACE = 2.0
+# seconds idle workers get to tear their session fixtures down at the end
+STOP_GRACE = 5.0
+
+
+class ProcessEngine(Engine):
+    """Runs trials in ``workers`` long-lived worker processes."""
+
+    name = "process"
+
+    def __init__(self, workers: int | None = None, start_method: str | None = None, kill_grace: float = 1.0):
+        check_workers("process", workers)
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        if start_method is None:
+            start_method = "fork" if "fork" in methods else "spawn"
+        elif start_method not in methods:
+            raise UsageError(
+                f"engine 'process': start_method '{start_method}' is not available here; use one of {', '.join(methods)}"
+            )
+        if not isinstance(kill_grace, int | float) or kill_grace < 0:
+            raise UsageError(f"engine 'process': kill_grace must be a number of seconds, not {kill_grace!r}")
+        self.workers = workers or os.cpu_count() or 1
+        self.start_method = start_method
+        self.kill_grace = float(kill_grace)
+
+    def describe(self) -> str:
+        return f"process:{self.workers}"
+
+    def run(self, specs: list[TrialSpec], context: RunContext) -> Iterator[TrialResult]:
+        specs = [context.with_timeout(s) for s in specs]
+        if not specs:
+            return iter(())
+        return _Pool(self, specs, context).run()
+
+
+@dataclass
+class _Slot:
+    """One worker process and the trial it runs (if any)."""
+
+    process: Any
+    conn: Connection
+    crash_file: str
+    spec: TrialSpec | None = None
+    started: float = 0.0
+    deadline: float | None = None  # when the worker is killed if the trial has not stopped
+
+    @property
+    def busy(self) -> bool:
+        return self.spec is not None
+
+
+class _Pool:
+    def __init__(self, engine: ProcessEngine, specs: list[TrialSpec], context: RunContext) -> None:
+        self.engine = engine
+        self.specs = specs
+        self.context = context
+        import multiprocessing
+
+        self.mp = multiprocessing.get_context(engine.start_method)
+        self.inherit = engine.start_method == "fork"  # forked workers already hold every spec
+        self.worker_context = WorkerContext.of(context)
+        self.slots: list[_Slot] = []
+        self.late: list[TrialResult] = []  # results of the trials a Ctrl-C ended, not yet reported
+
+    # -- the controller's loop -----------------------------------------------------------------------------------
+    def run(self) -> Iterator[TrialResult]:
+        from multiprocessing.connection import wait
+
+        pending = deque(range(len(self.specs)))
+        try:
+            for _ in range(min(self.engine.workers, len(self.specs))):
+                self.slots.append(self._start())
+            while True:
+                for i, slot in enumerate(self.slots):
+                    if not slot.busy and pending:
+                        if not slot.process.is_alive():  # died while idle (killed from outside)
+                            self._retire(slot)
+                            slot = self.slots[i] = self._start()
+                        self._assign(slot, pending.popleft())
+                busy = [s for s in self.slots if s.busy]
+                if not busy:
+                    return
+                deadlines = [s.deadline for s in busy if s.deadline is not None]
+                timeout = max(0.0, min(deadlines) - time.time()) if deadlines else None
+                ready = set(wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout))
+                for slot in busy:
+                    if slot.conn in ready or slot.process.sentinel in ready:
+                        yield self._collect(slot)
+                    elif slot.deadline is not None and time.time() >= slot.deadline:
+                        yield self._expire(slot)
+        except (KeyboardInterrupt, StopExecution) as exc:
+            # Ctrl-C while we wait for workers, or the controller stopping early: the trials that were running
+            # end now (interrupted, or finished within the grace time) and are reported like every other result
+            # before the interrupt goes on.
+            self.late = self._shutdown()
+            while self.late:
+                yield self.late.pop(0)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+        finally:
+            # Also reached when the consumer stops early (-x) or was itself interrupted: nobody takes results
+            # any more, so the trials' files are kept in storage only.
+            for result in [*self.late, *self._shutdown()]:
+                keep_unreported(result, self.context)
+
+    def _assign(self, slot: _Slot, index: int) -> None:
+        spec = self.specs[index]
+        slot.spec, slot.started = spec, time.time()
+        slot.deadline = slot.started + spec.timeout + self.engine.kill_grace if spec.timeout else None
+        try:
+            slot.conn.send(index if self.inherit else spec)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            pass  # the worker is dead: its sentinel reports it as the trial's crash
+        except Exception as exc:  # the spec cannot be pickled for a spawned worker
+            slot.spec = slot.deadline = None
+            raise UsageError(
+                f"trial {spec.node_id} cannot be sent to a '{self.engine.start_method}' worker process: "
+                f"{type(exc).__name__}: {exc}; define the component at module level (or use start_method='fork')"
+            ) from None
+
+    def _collect(self, slot: _Slot) -> TrialResult:
+        """The result the worker sent, or a ``crashed`` result if it died without sending one."""
+        spec = slot.spec
+        assert spec is not None
+        result: TrialResult | None = None
+        try:
+            if slot.conn.poll():
+                result = slot.conn.recv()
+        except (EOFError, OSError):
+            result = None
+        if result is not None:
+            slot.spec = slot.deadline = None
+            return result
+        slot.process.join(1.0)
+        error = death_cause(slot.process.exitcode) + _fatal_traceback(slot.crash_file)
+        self._replace(slot)
+        return lost_result(spec, self.context, "crashed", error, slot.started)
+
+    def _expire(self, slot: _Slot) -> TrialResult:
+        spec = slot.spec
+        assert spec is not None and spec.timeout is not None
+        slot.process.kill()
+        slot.process.join(5.0)
+        self._replace(slot)
+        return lost_result(spec, self.context, "failed", timeout_error(spec.timeout), slot.started)
+
+    # -- workers -------------------------------------------------------------------------------------------------
+    def _start(self) -> _Slot:
+        import tempfile
+
+        fd, crash_file = tempfile.mkstemp(prefix="machinable-worker-", suffix=".crash")
+        os.close(fd)
+        ours, theirs = self.mp.Pipe()
+        process = self.mp.Process(
+            target=_worker_main,
+            args=(theirs, self.specs if self.inherit else (), self.worker_context, crash_file),
+            name="machinable-worker",
+            daemon=False,  # trials may start processes of their own (data loaders): daemons may not
+        )
+        try:
+            process.start()
+        except Exception as exc:
+            _remove(crash_file)
+            raise UsageError(
+                f"engine 'process' cannot start a '{self.engine.start_method}' worker: {type(exc).__name__}: {exc}"
+            ) from None
+        theirs.close()
+        return _Slot(process, ours, crash_file)
+
+    def _replace(self, slot: _Slot) -> None:
+        """Retire a dead or killed worker; a new one takes its place when there is work for it."""
+        self._retire(slot)
+        i = self.slots.index(slot)
+        self.slots[i] = _Slot(_Dead(), slot.conn, "")
+
+    def _retire(self, slot: _Slot) -> None:
+        slot.spec = slot.deadline = None
+        with contextlib.suppress(OSError):
+            slot.conn.close()
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join(5.0)
+        _remove(slot.crash_file)
+
+    def _shutdown(self) -> list[TrialResult]:
+        """Stop every worker; running trials (Ctrl-C, or the consumer stopped early) are interrupted.
+
+        Returns their results: what a worker sent within the grace time, else an ``interrupted`` result whose
+        status the controller wrote. Empty when the pool is already shut down.
+        """
+        from multiprocessing.connection import wait
+
+        slots = [s for s in self.slots if not isinstance(s.process, _Dead)]
+        running = [s for s in slots if s.busy]
+        results: list[TrialResult] = []
+        for slot in running:
+            with contextlib.suppress(OSError):
+                slot.process.terminate()  # the worker turns SIGTERM into KeyboardInterrupt inside the trial
+        for slot in slots:
+            if not slot.busy:
+                with contextlib.suppress(OSError):
+                    slot.conn.send(None)  # done: tear session fixtures down and exit
+        until = time.time() + INTERRUPT_GRACE
+        waiting = {s.conn: s for s in running}
+        while waiting and time.time() < until:
+            for conn in wait(list(waiting), max(0.0, until - time.time())):
+                slot = waiting.pop(conn)  # type: ignore[arg-type]
+                try:
+                    results.append(conn.recv())
+                    slot.spec = None
+                except (EOFError, OSError):
+                    pass
+        for slot in running:
+            if slot.spec is not None:
+                results.append(
+                    lost_result(
+                        slot.spec, self.context, "interrupted", "the execution was interrupted", slot.started
+                    )
+                )
+        until = time.time() + STOP_GRACE
+        for slot in slots:
+            slot.process.join(max(0.0, until - time.time()) if not slot.busy else 0.1)
+            if slot.process.is_alive():
+                slot.process.terminate()
+                slot.process.join(1.0)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(1.0)
+            slot.spec = None
+            with contextlib.suppress(OSError):
+                slot.conn.close()
+            _remove(slot.crash_file)
+        self.slots = []
+        return results
+
+
+class _Dead:
+    """Stands in for a worker that was retired until a new one is needed."""
+
+    sentinel = None
+    exitcode = None
+
+    def is_alive(self) -> bool:
+        return False
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
+
+    terminate = kill
+
+
+def _fatal_traceback(path: str) -> str:
+    """What faulthandler wrote when the worker died of a fatal signal: the trial's frames, ours left out."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().strip().splitlines()
+    except OSError:
+        return ""
+    kept: list[str] = []
+    for line in lines:
+        if line.startswith(_PACKAGE_FRAME) or line.startswith("Extension modules"):
+            break
+        if line.strip():
+            kept.append(line)
+    if len(kept) > 60:
+        kept = [*kept[:30], "  ...", *kept[-29:]]
+    return "".join(f"\n{line}" for line in kept)
+
+
+def _remove(path: str) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+# -- the worker process ------------------------------------------------------------------------------------------
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContext, crash_file: str) -> None:
+    """Receive spec indexes (fork) or specs (spawn), run them, send results back; ``None`` means stop."""
+    import faulthandler
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
+    signal.signal(signal.SIGTERM, _interrupt)
+    _die_with_parent()
+    crash_log = open(crash_file, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    faulthandler.disable()
+    for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL"):  # no inherited crash handlers (Ray's)
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    faulthandler.enable(crash_log, all_threads=False)
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return  # the controller is gone
+            if message is None:
+                return
+            spec = specs[message] if isinstance(message, int) else message
+            try:
+                result = run(spec, context)
+            except KeyboardInterrupt as exc:
+                _send(conn, exc.result)  # type: ignore[attr-defined]
+                return
+            _send(conn, result)
+    except KeyboardInterrupt:
+        return
+    finally:
+        close_environment()
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _die_with_parent() -> None:
+    """Stop when the controller dies, even by SIGKILL: forked siblings hold its pipe ends, so no EOF comes."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the controller died before the request above took effect
+        os._exit(0)
+
+
+def _send(conn: Connection, result: TrialResult) -> None:
+    try:
+        conn.send(result)
+    except (BrokenPipeError, ConnectionResetError):
+        raise KeyboardInterrupt from None  # the controller is gone
+    except Exception:  # a record value that cannot be pickled: send the rows as they were stored (JSON)
+        import json
+
+        from machinable.storage.encoding import dumps
+
+        result.records = json.loads(dumps(result.records))
+        conn.send(result)
+
+
+@hookimpl
+def machinable_engines() -> dict[str, Any]:
+    return {"process": ProcessEngine}

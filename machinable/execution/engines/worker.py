@@ -1,0 +1,190 @@
+"""What a worker (a process of the ``process`` engine, a Ray worker) does with trial specs, and what the controller
+writes for a trial whose worker never answered.
+
+A worker builds one :class:`~machinable.execution.protocol.TrialContext` from a picklable :class:`WorkerContext` (once per
+process and execution) and runs each spec through :func:`machinable.execution.protocol.run_trial`, the same protocol as the
+``local`` engine. With memory storage the worker's memory is not the controller's: the trial's files travel back
+with the result (``ship_files``) and are removed from the worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from machinable.trials import TrialResult, TrialSpec
+
+if TYPE_CHECKING:
+    from machinable.components.fixtures import FixtureDef
+    from machinable.execution.engines.base import RunContext
+    from machinable.execution.protocol import TrialContext
+    from machinable.plugins import PluginRef
+    from machinable.storage import TrialWriter
+
+TIMEOUT_TEXT = "machinable.errors.TrialTimeout: trial timed out after {seconds:g} s"
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """The picklable part of a :class:`~machinable.execution.engines.base.RunContext`: enough to reopen the storage."""
+
+    execution_id: str
+    folder: str  # the execution's folder in storage (``<id>-2`` ... for a re-used id)
+    storage: Any  # StorageLocation.to_target()
+    memory: bool
+    fixtures: tuple[FixtureDef, ...] = ()
+    echo: bool = True
+    # the session's plugins that workers load by name (machinable.plugins.plugin_refs)
+    plugins: tuple[PluginRef, ...] = ()
+
+    @classmethod
+    def of(cls, context: RunContext) -> WorkerContext:
+        from machinable.plugins import plugin_refs
+
+        return cls(
+            execution_id=context.execution_id,
+            folder=context.writer.folder,
+            storage=context.location.to_target(),
+            memory=context.location.is_memory,
+            fixtures=tuple(context.fixtures),
+            echo=context.echo,
+            plugins=plugin_refs(context.pm) if context.pm is not None else (),
+        )
+
+    def environment(self) -> TrialContext:
+        from machinable.components.fixtures import FixtureManager
+        from machinable.execution.protocol import TrialContext
+        from machinable.storage import ExecutionWriter, open_storage
+
+        writer = ExecutionWriter(open_storage(self.storage), self.execution_id, self.folder)
+        return TrialContext(
+            self.execution_id, writer, FixtureManager(self.fixtures), echo=self.echo, ship_files=self.memory
+        )
+
+
+_current: tuple[WorkerContext, TrialContext] | None = None
+_roots: set[str] = set()  # project roots whose modules this process imported
+
+
+def environment(context: WorkerContext) -> TrialContext:
+    """This process's environment for ``context``, built once per process and execution.
+
+    A long-lived worker (Ray reuses its workers across executions) that gets a new execution tears the previous
+    one's session fixtures down and forgets the project modules it imported, so edited code is imported afresh.
+    """
+    global _current
+    if _current is not None and _current[0] == context:
+        return _current[1]
+    if _current is not None:
+        close_environment()
+        _forget_project_modules()
+    else:
+        atexit.register(close_environment)
+    env = context.environment()
+    _current = (context, env)
+    return env
+
+
+def _forget_project_modules() -> None:
+    from machinable.config.importing import forget_modules
+
+    for root in _roots:
+        forget_modules(root)
+    _roots.clear()
+
+
+def close_environment() -> None:
+    """Tear down the session fixtures of this process's environment (at worker exit)."""
+    global _current
+    if _current is None:
+        return
+    env, _current = _current[1], None
+    try:
+        env.fixtures.close()
+    except Exception as exc:  # a failing teardown must not take the worker (or other trials) down
+        print(f"machinable: session fixture teardown failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def run(spec: TrialSpec, context: WorkerContext) -> TrialResult:
+    """Run one trial in this worker process through the session's plugins' ``machinable_trial_protocol`` and
+    return its result (with its files for memory storage)."""
+    from machinable.plugins import worker_plugin_manager
+
+    env = environment(context)
+    if spec.project_root:
+        _roots.add(spec.project_root)
+    pm = worker_plugin_manager(context.plugins)
+    return pm.hook.machinable_trial_protocol(spec=spec, context=env)
+
+
+def timeout_error(seconds: float) -> str:
+    return (
+        TIMEOUT_TEXT.format(seconds=seconds)
+        + " (the trial did not stop at its deadline, so its worker process was killed)"
+    )
+
+
+def death_cause(exitcode: int | None) -> str:
+    """'worker process died with signal 11 (SIGSEGV)' / 'worker process died with exit code 3'."""
+    if exitcode is None:
+        return "worker process died"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        return f"worker process died with signal {-exitcode} ({name})"
+    return f"worker process died with exit code {exitcode}"
+
+
+def lost_result(
+    spec: TrialSpec, context: RunContext, status: str, error: str, started: float | None
+) -> TrialResult:
+    """The result of a trial whose worker did not return one (it crashed, was killed at its timeout or
+    interrupted); the controller writes its trial.json and status.json, which the worker may never have written
+    (memory storage lives in the worker's memory) or left as 'running'."""
+    from machinable.execution.protocol import HOST, trial_flags
+
+    finished = time.time()
+    tw = context.writer.trial(spec.uid)
+    tw.write_trial(spec.trial_info(context.execution_id))
+    fields: dict[str, Any] = {"started": started, "host": HOST, **_written_status(tw)}
+    fields.update(outcome=status, finished=finished, error=error)
+    started = fields["started"]
+    tw.write_status(**fields)
+    tw.close()
+    output, log = tw.captured()  # what the worker wrote before it was lost (on storage the controller sees)
+    return TrialResult.of(
+        spec,
+        status,
+        error,
+        started=started,
+        finished=finished,
+        flags=trial_flags(spec, context.execution_id),
+        output=output,
+        log=log,
+    )
+
+
+def _written_status(tw: TrialWriter) -> dict[str, Any]:
+    """What the worker wrote into status.json before it was lost (started, pid, host, heartbeat)."""
+    from machinable.storage.writer import STATUS_JSON
+
+    backend = tw.execution.location.backend()
+    try:
+        data = json.loads(backend.read_bytes(backend.join(tw.path, STATUS_JSON)))
+    except Exception:  # never written, unreadable or half-written: the controller's fields are enough
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def keep_unreported(result: TrialResult, context: RunContext) -> None:
+    """A result that arrives while the engine shuts down (Ctrl-C): it cannot be reported, but its files are kept."""
+    if result.files is not None:
+        context.writer.import_trial(result.uid, result.files)
+        result.files = None

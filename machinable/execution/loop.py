@@ -1,0 +1,116 @@
+"""The built-in plugin ``runtrials``: the run loop of a session (like pytest's ``pytest_runtestloop``).
+
+It opens the session's destination (the execution record), announces the execution, hands the selected trials
+to the engine, reports every result as it arrives (``machinable_trial_result``), stops early on ``-x`` /
+``--maxfail``, keeps every finished result on Ctrl-C, and closes the execution. Engines run each trial through
+``machinable_trial_protocol`` where the trial runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from machinable.hookspec import hookimpl
+from machinable.text import plural
+
+if TYPE_CHECKING:
+    from machinable.execution.executions import Execution
+    from machinable.execution.session import Session
+    from machinable.storage import ExecutionWriter
+    from machinable.trials import TrialResult
+
+
+@hookimpl(trylast=True)
+def machinable_runtrials(session: Session) -> bool:
+    from machinable.execution.engines.base import RunContext
+
+    assert session.engine is not None and session.location is not None
+    execution, writer = session.destination.open(session)
+    session.execution = execution
+    specs = session.items
+    session.pm.hook.machinable_execution_start(session=session, execution=execution, specs=specs)
+    option = session.config.option
+    context = RunContext(
+        execution.id,
+        session.location,
+        writer,
+        list(session.fixtures.values()),
+        echo=bool(option.echo),
+        timeout=option.timeout,
+        pm=session.pm,
+        project_root=str(session.project.root) if session.project is not None else None,
+    )
+    order = {s.uid: i for i, s in enumerate(specs)}
+    try:
+        _consume(session, execution, writer, session.engine.run(specs, context))
+    finally:
+        # Results are appended as they end and put in plan order once: sorting after every trial would make
+        # long executions quadratic.
+        execution.trials.sort(key=lambda t: order.get(t.uid, -1))
+        execution.finished = time.time()
+        writer.write_execution({"finished": execution.finished, "interrupted": execution.interrupted})
+        session.destination.close(session)
+        session.pm.hook.machinable_execution_finish(session=session, execution=execution)
+    return True
+
+
+def _consume(
+    session: Session, execution: Execution, writer: ExecutionWriter, stream: Iterator[TrialResult]
+) -> None:
+    """Report each result of ``stream``; Ctrl-C marks the execution interrupted and keeps what finished."""
+
+    def report(result: TrialResult) -> None:
+        if result.files is not None:  # a worker's memory-storage files come into this process's storage
+            writer.import_trial(result.uid, result.files)
+            result.files = None
+        execution.attach(result)
+        execution.trials.append(result)
+        if result.status != "passed":
+            session.failures += 1
+        session.pm.hook.machinable_trial_result(session=session, execution=execution, result=result)
+        for listener in session.listeners:
+            listener(result)
+
+    try:
+        for result in stream:
+            report(result)
+            if _should_stop(session):
+                # The engine ends the trials still running and hands their results over, so the report and
+                # the Execution show them as interrupted instead of leaving them only in storage.
+                for late in _stopped(stream):
+                    report(late)
+                break
+    except KeyboardInterrupt as exc:
+        execution.interrupted = True
+        partial = getattr(exc, "result", None)
+        if partial is not None:
+            report(partial)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+def _should_stop(session: Session) -> bool:
+    maxfail = session.config.option.maxfail
+    if maxfail and session.failures >= maxfail:
+        session.shouldstop = f"stopping after {plural(session.failures, 'failure')}"
+        return True
+    return False
+
+
+def _stopped(stream: Iterator[TrialResult]) -> Iterator[TrialResult]:
+    """The results an engine hands over when told to stop early (see ``StopExecution``)."""
+    from machinable.execution.engines.base import StopExecution
+
+    throw = getattr(stream, "throw", None)
+    if throw is None:
+        return
+    try:
+        first = throw(StopExecution())
+    except (StopExecution, StopIteration):
+        return
+    yield first
+    yield from stream

@@ -1,0 +1,245 @@
+"""The built-in plugin ``protocol``: one trial from storage to status, the same on every engine.
+
+storage -> fixtures -> component events -> teardown -> status. It implements ``machinable_trial_protocol``,
+which engines call where the trial runs (this process, a worker process, a Ray worker), so a plugin can wrap or
+replace it. ``run_trial`` never raises for a failing trial: the failure is recorded and returned. Only
+KeyboardInterrupt (after the trial is marked ``interrupted``) propagates, so that the execution can stop cleanly.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from machinable.components.component import Component, Flags, is_component_class, seed_libraries
+from machinable.components.fixtures import FixtureManager
+from machinable.config.importing import Targets, import_attribute
+from machinable.execution.capture import captured_output, deadline, trial_logger
+from machinable.hookspec import hookimpl
+from machinable.trials import TrialResult, TrialSpec
+
+if TYPE_CHECKING:
+    from machinable.storage import ExecutionWriter, Record, TrialWriter
+
+HOST = socket.gethostname()
+_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+
+
+@dataclass
+class TrialContext:
+    """What a worker holds for the trials it runs (one per process)."""
+
+    execution_id: str
+    writer: ExecutionWriter
+    fixtures: FixtureManager = field(default_factory=FixtureManager)
+    echo: bool = True  # show the trial's stdout/stderr and log on the console as well as storing them
+    ship_files: bool = False  # return the trial's folder with the result (memory storage in another process)
+    targets: Targets = field(default_factory=dict)
+
+
+def load_target(spec: TrialSpec, cache: Targets | None = None) -> Any:
+    """The component class or function of ``spec``; ``cache`` saves the import machinery per trial."""
+    if spec.target is not None:
+        return spec.target
+    return import_attribute(
+        spec.project_root, spec.module, spec.attribute, f"component '{spec.component}'", cache
+    )
+
+
+def _run_iterations(component: Component) -> None:
+    if type(component).on_execute_iteration is Component.on_execute_iteration:
+        return
+    iteration = 0
+    while True:
+        try:
+            result = component.on_execute_iteration(iteration)
+        except StopIteration:
+            component.record.save(_iteration=iteration)
+            return
+        except BaseException:
+            component.record.save(_iteration=iteration)  # what the failing iteration recorded is its row
+            raise
+        component.record.save(_iteration=iteration)
+        if result is False:
+            return
+        iteration += 1
+
+
+def _run_class(
+    cls: type[Component], spec: TrialSpec, flags: Flags, tw: TrialWriter, record: Record, targets: Targets
+) -> None:
+    component = cls(spec.config, flags)
+    component.seed = spec.seed
+    component.storage = tw
+    component.log = trial_logger
+    component._records["default"] = record
+    component.record = record
+    _bind_mixins(component, spec, targets)
+    try:
+        try:
+            component.on_seeding()
+            component.on_create()
+            component.on_execute()
+            _run_iterations(component)
+            component.on_after_execute()
+            component.on_success()
+        except (Exception, SystemExit) as exc:  # sys.exit() in a component is a failure like any other
+            component.on_failure(exc)
+            raise
+        finally:
+            component.on_finish()
+    finally:
+        try:
+            component.on_destroy()
+        finally:
+            # Keep a row the component filled but never saved, also when on_destroy itself raised.
+            for rec in component._records.values():
+                rec.save()
+
+
+def _bind_mixins(component: Component, spec: TrialSpec, targets: Targets) -> None:
+    for name, module, attribute in spec.mixins:
+        mixin = import_attribute(spec.project_root, module, attribute, f"component '{name}'", targets)
+        setattr(component, f"_{name}_", _MixinBinding(component, mixin))
+
+
+class _MixinBinding:
+    """``self._<mixin>_.method()`` calls the mixin's method with the component as ``self``."""
+
+    def __init__(self, component: Component, mixin: type) -> None:
+        self._component, self._mixin = component, mixin
+
+    def __getattr__(self, name: str) -> Any:
+        value = inspect.getattr_static(self._mixin, name)
+        if isinstance(value, staticmethod | classmethod):
+            return getattr(self._mixin, name)
+        if callable(value):
+            return value.__get__(self._component, type(self._component))
+        return value
+
+
+def _run_function(
+    func: Callable[..., Any],
+    spec: TrialSpec,
+    flags: Flags,
+    tw: TrialWriter,
+    record: Record,
+    fixtures: FixtureManager,
+) -> None:
+    from machinable.config.view import ConfigView
+
+    tmp: list[str] = []
+
+    def tmp_path() -> Path:
+        tmp.append(tempfile.mkdtemp(prefix=f"machinable-{spec.uid}-"))
+        return Path(tmp[-1])
+
+    builtins: dict[str, Callable[[], Any]] = {
+        "config": lambda: ConfigView(spec.config),
+        "seed": lambda: spec.seed,
+        "flags": lambda: flags,
+        "record": lambda: record,
+        "log": lambda: trial_logger,
+        "store": lambda: tw.store,
+        "storage": lambda: tw,
+        "tmp_path": tmp_path,
+    }
+    teardown: list[Any] = []
+    try:
+        try:
+            seed_libraries(spec.seed)
+            positional, keywords = fixtures.arguments(inspect.signature(func), builtins, teardown)
+            result = func(*positional, **keywords)
+            if isinstance(result, dict):
+                record.update(result)
+            record.save()
+        except BaseException as exc:
+            # The trial's own error is the one to report; a teardown error is only noted on it.
+            try:
+                fixtures.finish(teardown)
+            except Exception as failed:
+                note = getattr(exc, "add_note", None)
+                if note is not None:
+                    note(f"fixture teardown failed too: {type(failed).__name__}: {failed}")
+            raise
+        fixtures.finish(teardown)
+    finally:
+        for path in tmp:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def trial_flags(spec: TrialSpec, execution_id: str) -> dict[str, Any]:
+    """The user's flags of ``spec`` plus machinable's own (``SEED``, ``EXECUTION_ID``, ``TRIAL_ID`` ...)."""
+    return {
+        **spec.flags,
+        "SEED": spec.seed,
+        "EXECUTION_ID": execution_id,
+        "TRIAL_ID": spec.uid,
+        "NODE_ID": spec.node_id,
+        "COMPONENT": spec.component,
+        "REPEAT_NUMBER": spec.repeat_number,
+        "REPEAT_TOTAL": spec.repeat_total,
+    }
+
+
+def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
+    """Run one trial to its end and return its result; its records and status are in storage."""
+    from machinable.storage import Record
+
+    tw = env.writer.trial(spec.uid)
+    tw.write_trial(spec.trial_info(env.execution_id))
+    started = time.time()
+    tw.write_status(outcome="running", started=started, heartbeat=started, pid=os.getpid(), host=HOST)
+    tw.start_heartbeat()
+    flags = Flags(trial_flags(spec, env.execution_id))
+    record = Record(tw.record_writer("default"))
+    status, error = "passed", None
+    interrupted: BaseException | None = None
+    try:
+        with captured_output(tw, env.echo), deadline(spec.timeout):
+            target = load_target(spec, env.targets)
+            if is_component_class(target):
+                _run_class(target, spec, flags, tw, record, env.targets)
+            else:
+                _run_function(target, spec, flags, tw, record, env.fixtures)
+    except KeyboardInterrupt as exc:
+        status, error, interrupted = "interrupted", "KeyboardInterrupt: the execution was interrupted", exc
+    except BaseException as exc:  # SystemExit too: a trial calling sys.exit() fails alone
+        status, error = "failed", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    finished = time.time()
+    tw.stop_heartbeat()
+    tw.write_status(outcome=status, finished=finished, error=error)
+    tw.close()
+    # A trial that did not pass carries what it printed and logged, for reports (which never read storage).
+    output, log = tw.captured() if status != "passed" else ("", "")
+    result = TrialResult.of(
+        spec,
+        status,
+        error,
+        output=output,
+        log=log,
+        records=record.rows,
+        started=started,
+        finished=finished,
+        flags=flags.to_dict(),
+        files=tw.export(remove=True) if env.ship_files else None,  # shipped: the worker keeps no copy
+    )
+    if interrupted is not None:
+        interrupted.result = result  # type: ignore[attr-defined]
+        raise interrupted
+    return result
+
+
+@hookimpl(trylast=True)
+def machinable_trial_protocol(spec: TrialSpec, context: TrialContext) -> TrialResult:
+    return run_trial(spec, context)

@@ -1,0 +1,152 @@
+"""Resuming an execution: run exactly its trials that did not pass, into the same execution.
+
+A trial is pending when it failed, crashed (a ``running`` trial whose heartbeat stopped or whose process is gone
+reads as crashed), was interrupted, or never started (it is in the stored plan but has no folder or no status).
+Pending trials run again with their stored spec (configuration, seed, node id) and the project's current code,
+into their own trial folder of the same execution; passed trials are never touched.
+
+Before a pending trial runs, the files of its previous attempt are moved to ``attempts/<n>/`` inside its folder,
+so the new attempt starts from an empty folder (records never mix) and nothing recorded before is lost.
+``execution.json`` gets a ``"resumed"`` entry per resume: ``{"at", "trials", "engine", "finished"}``.
+
+The resumed trials run through the session pipeline like any run (``Execution.kind == 'resume'``), into the
+stored execution (:class:`machinable.replay.destinations.IntoStored`).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from machinable.errors import UsageError
+from machinable.storage import NOT_STARTED, trial_states
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from machinable.execution.execute import Execution
+    from machinable.storage import StoredExecution
+    from machinable.trials import TrialResult, TrialSpec
+
+ATTEMPTS_DIR = "attempts"
+
+__all__ = ["NOT_STARTED", "check_importable", "pending_specs", "reset_trial", "resume", "trial_states"]
+
+
+def pending_specs(stored: StoredExecution) -> list[TrialSpec]:
+    """The specs of the trials of ``stored`` that did not pass, in plan order, with their stored seeds.
+
+    Raises UsageError when a trial is still running (its heartbeat is fresh): running it again now would
+    write into the folder of a live trial.
+    """
+    states = trial_states(stored)
+    running = [spec.node_id for spec, status in states if status == "running"]
+    if running:
+        raise UsageError(
+            f"execution {stored.id} is still running ({', '.join(running[:3])}{' ...' if len(running) > 3 else ''}"
+            f" {'is' if len(running) == 1 else 'are'} alive); resume it once it has stopped (a trial whose "
+            f"heartbeat stopped reads as crashed after {stored.storage.stale_after:g} s)"
+        )
+    return [spec for spec, status in states if status != "passed"]
+
+
+def check_importable(specs: Iterable[TrialSpec]) -> None:
+    """UsageError for the first spec whose component cannot be imported again (defined in a notebook ...)."""
+    from machinable.replay.stored import not_importable
+
+    for spec in specs:
+        reason = not_importable(spec)
+        if reason is not None:
+            raise UsageError(f"cannot resume {spec.node_id}: {reason}")
+
+
+def reset_trial(stored: StoredExecution, uid: str) -> int:
+    """Move the files of trial ``uid``'s previous attempt to ``attempts/<n>/``; returns how many were moved.
+
+    The files are copied before they are removed, so a resume that is itself killed loses nothing either.
+    """
+    from machinable.storage.reader import list_folder
+
+    io = stored._io
+    folder = io.join(stored.path, uid)
+    try:
+        files = [f for f in io.files_under(folder) if not f.startswith(ATTEMPTS_DIR + "/")]
+    except FileNotFoundError:
+        return 0
+    if not files:
+        return 0
+    attempt = 1 + sum(
+        1 for name, is_dir in list_folder(io, io.join(folder, ATTEMPTS_DIR)) if is_dir and name.isdigit()
+    )
+    target = io.join(folder, ATTEMPTS_DIR, str(attempt))
+    for rel in files:
+        parent = posixpath.dirname(rel)
+        io.makedirs(io.join(target, parent) if parent else target)
+        io.write_bytes(io.join(target, rel), io.read_bytes(io.join(folder, rel)), atomic=True)
+    for rel in files:
+        io.remove(io.join(folder, rel))
+    return len(files)
+
+
+def resume(
+    id: str,
+    storage: Any = None,
+    engine: Any = None,
+    project: Any = None,
+    *,
+    echo: bool = False,
+    plugins: pluggy.PluginManager | None = None,
+    on_result: Callable[[TrialResult], None] | None = None,
+) -> Execution:
+    """Run the trials of execution ``id`` of ``storage`` that did not pass, into that same execution.
+
+    ``engine``: as for ``ml.execute`` (default local); ``project``: the project whose current code runs (default:
+    the execution's own project folder, else the one found from the working directory); ``plugins``: the plugin
+    manager whose hooks see the resumed trials (``Execution.kind == 'resume'``). ``on_result(result)`` is called
+    as each trial ends. Returns the Execution of the resumed trials (empty when every trial had passed).
+    """
+    from machinable.execution.engines.base import make_engine
+    from machinable.plugins import default_plugin_manager
+    from machinable.replay.destinations import IntoStored
+    from machinable.replay.stored import gather_fixtures, project_root, rerun, with_root
+    from machinable.storage import Storage
+
+    stored = Storage(storage).get(id)
+    pm = plugins or default_plugin_manager()
+    eng = make_engine(engine, pm)
+    specs = pending_specs(stored)
+    check_importable(specs)
+    if not specs:
+        from machinable.execution.executions import Execution
+
+        # Nothing to run: the execution (execution.json included) stays exactly as it is.
+        now = time.time()
+        return Execution(
+            stored.id,
+            stored.seed or 0,
+            stored.name,
+            stored.storage.url,
+            eng.describe(),
+            started=now,
+            finished=now,
+            folder=stored.folder,
+            kind="resume",
+        )
+    root = project_root(stored, project)
+    specs = with_root(specs, root)
+    session = rerun(
+        specs,
+        "resume",
+        IntoStored(stored),
+        eng,
+        stored.id,
+        pm,
+        root=root,
+        fixtures=gather_fixtures(root, specs),
+        echo=echo,
+        listeners=[on_result] if on_result is not None else [],
+    )
+    assert session.execution is not None
+    return session.execution

@@ -1,0 +1,100 @@
+"""The append-only files of a trial folder: record rows (JSON Lines) and text streams (output, log)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, final
+
+from machinable.storage.encoding import dumps
+
+if TYPE_CHECKING:
+    from machinable.storage.writer import TrialWriter
+
+RECORDS_DIR = "records"
+
+
+@final
+class RecordWriter:
+    """Appends rows to ``records/<scope>.jsonl``: one JSON line per row, flushed at once."""
+
+    __slots__ = ("scope", "_trial", "_rel", "_handle")
+
+    def __init__(self, trial: TrialWriter, scope: str) -> None:
+        self.scope = scope
+        self._trial = trial
+        self._rel = f"{RECORDS_DIR}/{scope}.jsonl"
+        self._handle: Any = None
+
+    def write(self, row: Mapping[str, Any]) -> str:
+        """Append ``row``; returns its JSON text as written."""
+        handle = self._handle
+        if handle is None:
+            handle = self._handle = self._trial._open_append(self._rel, buffered=False)
+        line = dumps(row)
+        handle.write((line + "\n").encode("utf-8"))
+        handle.flush()
+        return line
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.close()
+
+
+class LazyTextStream(io.TextIOBase):
+    """A text stream that creates its file on the first write and flushes at every newline."""
+
+    def __init__(self, trial: TrialWriter, rel: str) -> None:
+        super().__init__()
+        self._trial = trial
+        self._rel = rel
+        self._handle: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return "replace"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text:
+            with self._lock:
+                handle = self._handle
+                if handle is None:
+                    handle = self._handle = self._trial._open_append(self._rel, buffered=True)
+                handle.write(text.encode("utf-8", "replace"))
+                if "\n" in text:
+                    handle.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            with self._lock:
+                handle, self._handle = self._handle, None
+            if handle is not None:
+                handle.close()
+            super().close()
