@@ -1,7 +1,6 @@
-"""The ``machinable`` command line (docs/cli.md).
+"""The ``machinable`` command line (docs/cli.md): argument parsing only.
 
-``main`` parses the command line and builds the plugin manager, ``session`` runs collection, selection and the
-execution; the features are built-in plugins over the hooks of ``machinable.hookspec``: ``select`` (``-k``),
-``terminal`` (the report), ``junitxml`` (``--junitxml``) and ``cacheprovider`` (``--lf``, ``--ff``, ``--seed
-last``, over ``cache``). ``expression`` is the ``-k`` language; collection itself lives in ``machinable.collection.collect``.
+``main`` parses the command line, builds the plugin manager and dispatches; ``run`` turns a normal run's options
+into a :class:`~machinable.execution.session.Session`; ``commands`` parses the ``reproduce``, ``resume`` and
+``show`` sub-commands and prints their results. Nothing else in machinable imports this package.
 """

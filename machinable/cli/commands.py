@@ -175,7 +175,7 @@ def _execution_id(config: Config) -> str:
 
 
 def _project(config: Config) -> str | None:
-    # Only an explicit --project overrides the execution's own project folder (see rerun.project_root).
+    # Only an explicit --project overrides the execution's own project folder (see replay.stored.project_root).
     return config.option.project
 
 

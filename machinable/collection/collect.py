@@ -40,8 +40,7 @@ from machinable.components.fixtures import (
     CONF_MODULE,
     FixtureDef,
     check_definitions,
-    fixtures_in,
-    project_fixtures,
+    discover_fixtures,
 )
 from machinable.config.importing import import_path
 from machinable.errors import CollectionError, MachinableError
@@ -279,7 +278,7 @@ class _Collector:
             return None
         if warning:
             self.result.reports.append(warning)
-        self.result.fixtures.update((d.name, d) for d in fixtures_in(vars(module)))
+        discover_fixtures(self.result.fixtures, modules=[module])
         return module
 
     def plan(self, task: Task, prefix: str = "") -> list[TrialSpec]:
@@ -401,7 +400,7 @@ def collect(
     result = collector.result
     with collecting("the project"):
         try:
-            result.fixtures.update(project_fixtures(root))
+            discover_fixtures(result.fixtures, root=root)
         except CollectionError as exc:
             collector.error(f"{CONF_MODULE}.py", exc)
         if components:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from machinable import ids
 from machinable.components.component import is_component, is_component_class
-from machinable.components.fixtures import BUILTIN, FixtureDef, fixtures_in, injectable
+from machinable.components.fixtures import BUILTIN, FixtureDef, discover_fixtures, injectable
 from machinable.components.parametrize import Combination, combinations
 from machinable.config.errors import ComponentImportError
 from machinable.errors import CollectionError, MachinableError, UsageError, did_you_mean
@@ -159,7 +159,7 @@ def plan_task(
         module, attribute, shippable = import_target(target)
         if module in sys.modules and module not in scanned:
             scanned.add(module)
-            fixtures.update((d.name, d) for d in fixtures_in(vars(sys.modules[module])))
+            discover_fixtures(fixtures, modules=[sys.modules[module]])
         check_fixtures(name, target, (*BUILTIN, *fixtures))
         mixins = tuple(_mixin_targets(project, registered.mixins))
         timeout, resources = trial_defaults(name, target, entry.timeout, entry.resources)

@@ -52,10 +52,10 @@ class TaskSource:
 
     def collect(self, session: Session) -> None:
         from machinable.collection.plan import plan_task
-        from machinable.components.fixtures import check_definitions, project_fixtures
+        from machinable.components.fixtures import check_definitions, discover_fixtures
 
         assert session.project is not None
-        fixtures = project_fixtures(session.project.root)
+        fixtures = discover_fixtures(root=session.project.root)
         session.items = plan_task(
             self.task, session.project, ids.decode(session.execution_id), fixtures=fixtures
         )

@@ -1,1 +1,1 @@
-"""components"""
+"""What users write: ``Component`` and ``@component``, ``@fixture`` and ``@parametrize``."""

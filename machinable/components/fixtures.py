@@ -209,6 +209,17 @@ def project_conf(root: str | Path) -> ModuleType | None:
     return import_module(Path(root), CONF_MODULE, f"{CONF_MODULE}.py")
 
 
-def project_fixtures(root: str | Path) -> dict[str, FixtureDef]:
-    conf = project_conf(root)
-    return {d.name: d for d in fixtures_in(vars(conf))} if conf is not None else {}
+def discover_fixtures(
+    found: dict[str, FixtureDef] | None = None,
+    *,
+    root: str | Path | None = None,
+    modules: Iterable[ModuleType] = (),
+) -> dict[str, FixtureDef]:
+    """The one fixture discovery, shared by collection, ``ml.execute`` and re-runs: the fixtures of the project's
+    ``machinable_conf.py`` (``root``) and of ``modules``, added to ``found`` (a module's fixture replaces one of
+    the same name found before). Returns ``found``."""
+    found = {} if found is None else found
+    conf = project_conf(root) if root is not None else None
+    for module in (conf, *modules) if conf is not None else modules:
+        found.update((d.name, d) for d in fixtures_in(vars(module)))
+    return found

@@ -173,17 +173,7 @@ def reproduce(
     runnable = _runnable(selected, {t.uid: t for t in stored.trials}, settle)
     try:
         if runnable:
-            _rerun(
-                stored,
-                runnable,
-                eng,
-                pm,
-                from_backup,
-                project,
-                (rtol, atol),
-                echo,
-                settle,
-            )
+            _rerun(stored, runnable, eng, pm, from_backup, project, (rtol, atol), echo, settle)
     finally:
         result.trials = [outcomes[s.uid] for s in selected if s.uid in outcomes]
         result.finished = time.time()

@@ -124,12 +124,12 @@ def gather_fixtures(root: Path, specs: Iterable[TrialSpec]) -> list[FixtureDef]:
     Importing each component here (as collection would have) also finds them in the modules' namespaces; an
     import error is left for the trial itself to report.
     """
-    from machinable.components.fixtures import fixtures_in, project_fixtures
+    from machinable.components.fixtures import discover_fixtures
     from machinable.execution.protocol import load_target
 
     found: dict[str, FixtureDef] = {}
     try:
-        found.update(project_fixtures(root))
+        discover_fixtures(found, root=root)
     except MachinableError:
         pass  # a broken machinable_conf.py fails the trials that need its fixtures, with its own error
     modules: set[str] = set()
@@ -143,7 +143,7 @@ def gather_fixtures(root: Path, specs: Iterable[TrialSpec]) -> list[FixtureDef]:
             continue
         module = sys.modules.get(spec.module)
         if module is not None:
-            found.update((d.name, d) for d in fixtures_in(vars(module)))
+            discover_fixtures(found, modules=[module])
     return list(found.values())
 
 
