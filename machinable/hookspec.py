@@ -52,6 +52,8 @@ def machinable_engines() -> dict[str, Any]:
     ``factory(**options)`` returns an :class:`~machinable.execution.engines.base.Engine`; options come from
     ``engine={'type': name, ...}`` or ``--engine name:N`` (``workers=N``). The results of all plugins are
     merged; a later-registered plugin may override a name. Called when an engine is chosen, in the controller.
+
+    Called in the controller when an engine is chosen. ``machinable_conf.py``: yes, for the command and for sessions of its project.
     """
 
 
@@ -64,6 +66,8 @@ def machinable_sessionstart(session: Session) -> None:
     ``session.location`` are set; nothing is collected yet.
 
     :param session: the session; ``session.kind`` says which entry point started it.
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -78,6 +82,8 @@ def machinable_collection(session: Session) -> object | None:
     non-None result: a plugin that returns one replaces collection (and must set ``session.items``).
 
     :param session: the session; its ``source`` knows where trials come from.
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -86,6 +92,8 @@ def machinable_collectreport(report: CollectReport) -> None:
     """A collection error or warning (``report.outcome`` is ``'error'`` or ``'warning'``) about ``report.nodeid``.
 
     :param report: what went wrong, where (``nodeid``) and why (``message``).
+
+    Called in the controller, while the project is collected. ``machinable_conf.py``: yes.
     """
 
 
@@ -100,6 +108,8 @@ def machinable_collect_modifyitems(session: Session, config: Config, items: list
     :param session: the session being collected.
     :param config: the session's options (``config.option``) and plugin manager.
     :param items: the collected trial specs, in plan order.
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -108,6 +118,8 @@ def machinable_deselected(items: list[TrialSpec]) -> None:
     """``items`` were deselected (``-k``, ``--lf``, a plugin); they do not run.
 
     :param items: the deselected trial specs.
+
+    Called in the controller by the plugin that deselects. ``machinable_conf.py``: yes.
     """
 
 
@@ -116,6 +128,8 @@ def machinable_collection_finish(session: Session) -> None:
     """Collection and selection are done: ``session.items`` run next (or are listed by ``--collect-only``).
 
     :param session: the session; ``items``, ``deselected``, ``collected`` and ``reports`` are final.
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -131,6 +145,8 @@ def machinable_runtrials(session: Session) -> object | None:
     run (``--check-determinism`` runs the trials a second time this way).
 
     :param session: the session, collected and selected.
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -141,6 +157,8 @@ def machinable_execution_start(session: Session, execution: Execution, specs: li
     :param session: the session that runs the execution.
     :param execution: the execution; ``execution.kind`` says which entry point runs it.
     :param specs: the trials about to run, in plan order.
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -158,6 +176,8 @@ def machinable_trial_protocol(spec: TrialSpec, context: TrialContext) -> TrialRe
 
     :param spec: the trial: node id, component, resolved configuration, seed, uid, timeout.
     :param context: the execution id, the storage writer, the fixture manager and whether output is echoed.
+
+    Called where the trial runs (controller or worker). ``machinable_conf.py``: yes (workers load it by name).
     """
 
 
@@ -170,6 +190,8 @@ def machinable_trial_result(session: Session, execution: Execution, result: Tria
     :param session: the session that ran the trial.
     :param execution: its execution (``execution.kind``: ``run``, ``resume``, ``reproduce``, ``determinism``).
     :param result: the trial's status, error, records, timing, and for a trial that did not pass its output.
+
+    ``machinable_conf.py``: yes.
     """
 
 
@@ -179,6 +201,8 @@ def machinable_execution_finish(session: Session, execution: Execution) -> None:
 
     :param session: the session that ran the execution.
     :param execution: the execution, its trials in plan order.
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -190,6 +214,8 @@ def machinable_sessionfinish(session: Session, exitstatus: int) -> None:
 
     :param session: the session.
     :param exitstatus: the exit code the run will have (0 passed, 1 failed, 2 interrupted, 5 nothing ran).
+
+    Called in the controller, for every entry point. ``machinable_conf.py``: yes.
     """
 
 
@@ -206,6 +232,8 @@ def machinable_addoption(parser: argparse.ArgumentParser) -> None:
     (``config.option.my_option``). ``parser.add_argument_group(title)`` keeps a plugin's options together.
 
     :param parser: the parser of a normal run.
+
+    Called in the controller by the command only. ``machinable_conf.py``: yes (it is registered before options are added).
     """
 
 
@@ -218,6 +246,8 @@ def machinable_subcommands(subparsers: Any) -> None:
     dispatches to it; anything else is a normal run (``machinable -- show`` collects a target named ``show``).
 
     :param subparsers: an ``argparse`` sub-parsers action.
+
+    Called in the controller by the command only. ``machinable_conf.py``: yes.
     """
 
 
@@ -229,6 +259,8 @@ def machinable_configure(config: Config) -> None:
     take part in the command and never inside ``ml.execute``.
 
     :param config: the parsed options and the plugin manager.
+
+    Called in the controller by the command only. ``machinable_conf.py``: yes.
     """
 
 
@@ -237,6 +269,8 @@ def machinable_unconfigure(config: Config) -> None:
     """The command ends (also after an error); undo what ``machinable_configure`` did.
 
     :param config: the parsed options and the plugin manager.
+
+    Called in the controller by the command only. ``machinable_conf.py``: yes.
     """
 
 
@@ -245,6 +279,8 @@ def machinable_report_header(config: Config) -> str | list[str] | None:
     """Lines for the header of the terminal report, after the ``machinable x.y, python ...`` line.
 
     :param config: the command's options.
+
+    Called in the controller by the terminal reporter. ``machinable_conf.py``: yes.
     """
 
 
@@ -254,6 +290,8 @@ def machinable_report_collectionfinish(config: Config, items: list[TrialSpec]) -
 
     :param config: the command's options.
     :param items: the selected trials.
+
+    Called in the controller by the terminal reporter. ``machinable_conf.py``: yes.
     """
 
 
@@ -264,4 +302,6 @@ def machinable_terminal_summary(reporter: TerminalReporter, exitstatus: int, con
     :param reporter: the terminal reporter.
     :param exitstatus: the exit code the run will have.
     :param config: the command's options.
+
+    Called in the controller by the terminal reporter. ``machinable_conf.py``: yes.
     """

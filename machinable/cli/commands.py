@@ -1,8 +1,8 @@
 """The built-in plugin ``commands``: ``machinable reproduce | resume | show`` and ``--check-determinism``.
 
-Each sub-command is a thin layer over a module with one job (:mod:`machinable.replay.reproduce`,
-:mod:`machinable.replay.resume`, :mod:`machinable.reporting.show`, :mod:`machinable.replay.determinism`): it parses its arguments,
-calls the module and prints. Exit codes follow the command: 0 all good, 1 something differs or failed,
+Each sub-command parses its arguments and resolves the stored execution they name; the work and the report are
+elsewhere (:mod:`machinable.reporting.replays` over :mod:`machinable.replay.reproduce` and
+:mod:`machinable.replay.resume`, :mod:`machinable.reporting.show`, :mod:`machinable.replay.determinism`). Exit codes follow the command: 0 all good, 1 something differs or failed,
 2 interrupted, 4 usage error (e.g. an unknown execution id), 5 nothing selected.
 
 ``--storage`` may be left out when the project's ``.machinable_cache`` remembers the last execution's storage
@@ -12,8 +12,6 @@ calls the module and prints. Exit codes follow the command: 0 all good, 1 someth
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 from machinable.collection.cacheprovider import last_execution
@@ -21,16 +19,10 @@ from machinable.errors import StorageError, UsageError
 from machinable.execution.options import ExitCode
 from machinable.hookspec import hookimpl
 from machinable.plugins import getgroup
-from machinable.reporting.terminalwriter import TerminalWriter, should_color
-from machinable.text import count_parts, first_line, plural, summary_line
 
 if TYPE_CHECKING:
     from machinable.execution.engines.base import Engine
     from machinable.execution.options import Config
-    from machinable.replay.reproduce import TrialReproduction
-    from machinable.trials import TrialResult
-
-_OUTCOME_COLOURS = {"REPRODUCED": "green", "DIFFERS": "red", "FAILED": "red"}
 
 
 def _tolerance(text: str) -> float:
@@ -179,15 +171,6 @@ def _project(config: Config) -> str | None:
     return config.option.project
 
 
-def _named(stored: Any, *, seed: bool = False) -> str:
-    """``3K45al``, or ``3K45al (folder 3K45al-2)`` for an execution id that was stored more than once;
-    ``seed=True``: ``3K45al (seed 3044900027, folder 3K45al-2)``."""
-    details = [f"seed {stored.seed}"] if seed else []
-    if stored.folder != stored.id:
-        details.append(f"folder {stored.folder}")
-    return f"{stored.id} ({', '.join(details)})" if details else stored.id
-
-
 def _check_arguments(config: Config, keyword: str | None = None) -> Engine:
     """The engine, after the usage errors (a bad -k expression, an unknown engine) that must come before any
     report line is printed."""
@@ -196,10 +179,6 @@ def _check_arguments(config: Config, keyword: str | None = None) -> Engine:
 
     Expression.compile(keyword or "")
     return make_engine(config.option.engine, config.pm)
-
-
-def _writer(config: Config) -> TerminalWriter:
-    return TerminalWriter(sys.stdout, should_color(sys.stdout, config.option.color))
 
 
 def _open(config: Config) -> Any:
@@ -213,119 +192,23 @@ def _open(config: Config) -> Any:
         raise UsageError(str(exc)) from None
 
 
-# -- machinable reproduce -----------------------------------------------------------------------------------------
+# -- the sub-commands: arguments here, the report in machinable.reporting.replays ---------------------------------
 
 
 def run_reproduce(config: Config) -> int:
-    from machinable.replay.reproduce import reproduce
+    from machinable.reporting.replays import report_reproduce
 
-    option = config.option
-    tw = _writer(config)
     stored = _open(config)  # an unknown id is a usage error before anything runs
-    engine = _check_arguments(config, option.keyword)
-    quiet = bool(option.json)
-    if not quiet:
-        source = "the code in code.zip" if option.from_backup else "the current code"
-        tolerance = f"rtol={option.rtol:g}, atol={option.atol:g}" if option.rtol or option.atol else "exact"
-        tw.sep("=", f"reproduce {stored.id}", bold=True)
-        tw.line(f"execution {_named(stored, seed=True)}, storage {stored.storage.url}")
-        tw.line(f"re-running with {source}, comparing {tolerance}")
-
-    def show(outcome: TrialReproduction) -> None:
-        if quiet:
-            return
-        tw.write(f"{outcome.node_id} ")
-        tw.write(outcome.outcome, **{_OUTCOME_COLOURS[outcome.outcome]: True})
-        tw.line(f" - {outcome.detail}" if outcome.detail else "")
-        tw.flush()
-
-    result = reproduce(
-        stored.folder,  # exactly the folder shown above, also when the id was stored again (<id>-2 ...)
-        storage=stored.storage.location,
-        k=option.keyword,
-        rtol=option.rtol,
-        atol=option.atol,
-        from_backup=option.from_backup,
-        engine=engine,
-        project=_project(config),
-        plugins=config.pm,
-        echo=option.echo,
-        on_result=show,
-    )
-    if option.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        if result.deselected:
-            tw.line(f"{plural(result.deselected, 'trial')} deselected by -k")
-        marks = {"green": True} if result.ok else {"red": True}
-        tw.sep("=", result.summary(), bold=True, **marks)
-    if not result.trials:
-        if not option.json:
-            tw.line(f"no trial of execution {stored.id} matches -k {option.keyword!r}")
-        return ExitCode.NO_TRIALS_COLLECTED
-    return ExitCode.OK if result.ok else ExitCode.TESTS_FAILED
-
-
-# -- machinable resume --------------------------------------------------------------------------------------------
+    engine = _check_arguments(config, config.option.keyword)
+    return report_reproduce(config, stored, engine, _project(config))
 
 
 def run_resume(config: Config) -> int:
-    import time
+    from machinable.reporting.replays import report_resume
 
-    from machinable.replay.resume import check_importable, pending_specs, resume
-    from machinable.storage import trial_states
-
-    option = config.option
-    tw = _writer(config)
     stored = _open(config)
     engine = _check_arguments(config)
-    states = trial_states(stored)
-    pending = pending_specs(stored)  # refuses an execution that is still running
-    check_importable(pending)
-    tw.sep("=", f"resume {stored.id}", bold=True)
-    if not pending:
-        tw.line(f"execution {stored.id}: all {len(states)} trials passed; nothing to resume")
-        return ExitCode.OK
-    reasons: dict[str, int] = {}
-    for _, status in states:
-        if status != "passed":
-            reasons[status] = reasons.get(status, 0) + 1
-    why = ", ".join(f"{n} {s}" for s, n in reasons.items())
-    tw.line(
-        f"execution {_named(stored)}, storage {stored.storage.url}: {len(pending)} of {len(states)} trials did not pass ({why})"
-    )
-    started = time.time()
-
-    def show(result: TrialResult) -> None:
-        colour = {"green": True} if result.passed else {"red": True}
-        tw.write(f"{result.node_id} ")
-        tw.line(result.status.upper(), **colour)
-        reason = "" if result.passed else first_line(result.error)
-        if reason:
-            tw.line(f"    {reason}")
-
-    execution = resume(
-        stored.folder,
-        storage=stored.storage.location,
-        engine=engine,
-        project=_project(config),
-        plugins=config.pm,
-        echo=option.echo,
-        on_result=show,
-    )
-    bad = execution.interrupted or bool(execution.failed) or len(execution.trials) < len(pending)
-    tw.sep(
-        "=",
-        summary_line(count_parts(execution.counts()), time.time() - started),
-        bold=True,
-        **({"red": True} if bad else {"green": True}),
-    )
-    if execution.interrupted:
-        return ExitCode.INTERRUPTED
-    return ExitCode.TESTS_FAILED if bad else ExitCode.OK
-
-
-# -- machinable show ----------------------------------------------------------------------------------------------
+    return report_resume(config, stored, engine, _project(config))
 
 
 def run_show(config: Config) -> int:

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"machinable {__version__}")
     _add_common(parser)
+    _add_run_options(parser)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What a normal run collects, how it runs the trials and where it keeps results."""
     run = parser.add_argument_group("collection and running")
     run.add_argument(
         "--collect-only",
@@ -129,7 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the trials that were collected even if some modules or components had errors",
     )
-    return parser
 
 
 def _preparse(args: list[str]) -> argparse.Namespace:

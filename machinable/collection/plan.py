@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from machinable import ids
-from machinable.components.component import is_component, is_component_class
+from machinable.components.component import check_timeout, is_component, is_component_class
 from machinable.components.fixtures import BUILTIN, FixtureDef, discover_fixtures, injectable
 from machinable.components.parametrize import Combination, combinations
 from machinable.config.errors import ComponentImportError
@@ -21,7 +21,7 @@ from machinable.errors import CollectionError, MachinableError, UsageError, did_
 from machinable.trials import TrialSpec
 
 if TYPE_CHECKING:
-    from machinable.collection.task import Task
+    from machinable.collection.task import Task, TaskEntry
     from machinable.config.project import ComponentEntry, Project
 
 
@@ -115,8 +115,6 @@ def trial_defaults(
 ) -> tuple[float | None, dict[str, Any]]:
     """The timeout and resources of a component's trials: the task's, over the component's own defaults
     (``trial_timeout`` / ``trial_resources`` of a class, or of ``@component(timeout=, resources=)``)."""
-    from machinable.collection.task import check_timeout
-
     default_timeout = getattr(target, "trial_timeout", None)
     check_timeout(default_timeout, f"trial_timeout of component '{name}'")
     default_resources = getattr(target, "trial_resources", None) or {}
@@ -149,11 +147,7 @@ def plan_task(
     scanned: set[str] = set()  # modules whose fixtures are known: scan each once, not once per entry
     fixtures = {} if fixtures is None else fixtures
     for entry in task.entries:
-        name = (
-            entry.component
-            if isinstance(entry.component, str)
-            else ensure_registered(project, entry.component)
-        )
+        name = _entry_name(project, entry)
         registered = project.component(name)
         target = registered.load()
         module, attribute, shippable = import_target(target)
@@ -167,11 +161,8 @@ def plan_task(
         for resolved in project.resolve(name, entry.version):
             for combo, config, versions in _parametrized(project, name, resolved, combos):
                 parts = [ids.version_id(resolved.element), ids.shorten(combo.id) if combo else ""]
-                base = prefix + name + "".join(f"[{p}]" for p in parts if p)
-                seen[base] = occurrence = seen.get(base, 0) + 1
                 keywords = (name, module, *versions, *(combo.keywords if combo else ()))
-                for repeat in range(entry.repeat_total):
-                    nid = ids.node_id(prefix + name, parts, occurrence, repeat, entry.repeat_total)
+                for repeat, nid in enumerate(_node_ids(prefix + name, parts, seen, entry.repeat_total)):
                     specs.append(
                         TrialSpec(
                             node_id=nid,
@@ -194,6 +185,24 @@ def plan_task(
                         )
                     )
     return specs
+
+
+def _entry_name(project: Project, entry: TaskEntry) -> str:
+    """The component name of a task entry; a component given by object is registered under its name."""
+    if isinstance(entry.component, str):
+        return entry.component
+    return ensure_registered(project, entry.component)
+
+
+def _node_ids(name: str, parts: list[str], seen: dict[str, int], repeat_total: int) -> list[str]:
+    """The node ids of the repeats of one configuration.
+
+    ``seen`` counts the configurations planned so far by id: a task that lists the same configuration twice
+    gets distinct ids (and so seeds) for the second one (``name#2[...]``).
+    """
+    base = name + "".join(f"[{p}]" for p in parts if p)
+    seen[base] = occurrence = seen.get(base, 0) + 1
+    return [ids.node_id(name, parts, occurrence, repeat, repeat_total) for repeat in range(repeat_total)]
 
 
 def _parametrized(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from machinable.components.component import RESERVED_FLAGS, check_timeout
 from machinable.errors import UsageError
 
 
@@ -19,14 +20,6 @@ class TaskEntry:
     resources: Mapping[str, Any] | None = None
     timeout: float | None = None
     repeat_total: int = 1
-
-
-def check_timeout(timeout: Any, where: str = "timeout") -> None:
-    """A trial timeout is None or a positive number of seconds."""
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise UsageError(f"{where} must be a positive number of seconds, not {timeout!r}")
 
 
 class Task:
@@ -79,8 +72,6 @@ class Task:
 
 
 def _check_flags(flags: Mapping[str, Any] | None) -> None:
-    from machinable.components.component import RESERVED_FLAGS
-
     if flags is None:
         return
     if not isinstance(flags, Mapping):

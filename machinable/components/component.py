@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from machinable.errors import MachinableError
+from machinable.errors import MachinableError, UsageError
 
 if TYPE_CHECKING:
     import logging
@@ -179,6 +179,14 @@ class Component:
         """Last event: release resources."""
 
 
+def check_timeout(timeout: Any, where: str = "timeout") -> None:
+    """A trial timeout is None or a positive number of seconds."""
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise UsageError(f"{where} must be a positive number of seconds, not {timeout!r}")
+
+
 @overload
 def component(func: F) -> F: ...
 @overload
@@ -204,8 +212,6 @@ def component(
     ``name`` registers it under another name; ``config`` gives its default configuration; ``timeout`` (seconds)
     and ``resources`` are defaults for its trials, like ``Component.trial_timeout`` / ``trial_resources``.
     """
-    from machinable.collection.task import check_timeout
-
     check_timeout(timeout, "component timeout")
 
     def mark(f: F) -> F:

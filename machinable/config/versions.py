@@ -111,30 +111,42 @@ def _diff(
         )
     name = item.strip()  # ' ~mnist' from a formatted string means '~mnist'
     if _VERSION_NAME.fullmatch(name):
-        item = name
-        if item in carried:
-            found = carried[item]
-        elif item in versions:
-            found = versions[item]
-        else:
-            available = list(dict.fromkeys([*carried, *versions]))
-            listed = ", ".join(available) if available else "none"
-            raise UnknownVersionError(
-                f"component '{component}' has no version '{item}'{did_you_mean(item, available)}; "
-                f"available versions: {listed}"
-            )
-        applied.append(item)
-        if found is None:
-            return None
-        if not isinstance(found, Mapping):
-            raise ConfigError(
-                f"version '{item}' of component '{component}' is {found!r}, not a mapping of changes"
-            )
+        found = _named_version(name, carried, versions, component)
+        applied.append(name)
         return found
     if _MIXIN_NAME.fullmatch(name):
         found = mixin(name[1:-1])
         applied.append(name)
         return found
+    return _version_string(item, carried, versions, component)
+
+
+def _named_version(
+    name: str, carried: Mapping[str, Any], versions: Mapping[str, Any], component: str
+) -> Mapping[str, Any] | None:
+    """The changes of version ``'~name'``: a carried version shadows the component's (module docstring)."""
+    if name in carried:
+        found = carried[name]
+    elif name in versions:
+        found = versions[name]
+    else:
+        available = list(dict.fromkeys([*carried, *versions]))
+        listed = ", ".join(available) if available else "none"
+        raise UnknownVersionError(
+            f"component '{component}' has no version '{name}'{did_you_mean(name, available)}; "
+            f"available versions: {listed}"
+        )
+    if found is not None and not isinstance(found, Mapping):
+        raise ConfigError(
+            f"version '{name}' of component '{component}' is {found!r}, not a mapping of changes"
+        )
+    return found
+
+
+def _version_string(
+    item: str, carried: Mapping[str, Any], versions: Mapping[str, Any], component: str
+) -> Mapping[str, Any]:
+    """A version written as a YAML mapping string (``'learning_rate: 0.1'``)."""
     try:
         parsed = _parse(item)
     except YamlSyntaxError as exc:
@@ -145,6 +157,7 @@ def _diff(
         )
         raise YamlSyntaxError(message, exc.path, exc.line, exc.column, exc.problem) from None
     if not isinstance(parsed, Mapping):
+        # A bare 'mnist' is most likely the version '~mnist' without its tilde.
         hint = ""
         if f"~{item}" in carried or f"~{item}" in versions:
             hint = f" (did you mean '~{item}'?)"

@@ -57,14 +57,14 @@ class IntoStored:
         self.entry: dict[str, Any] = {}
 
     def open(self, session: Session) -> tuple[Execution, ExecutionWriter]:
-        from machinable.replay.resume import reset_trial
-        from machinable.storage import ExecutionWriter
+        from machinable.storage import ExecutionWriter, archive_attempt
 
         stored, specs = self.stored, session.items
         planned = {t.uid for t in stored.trials} | {s.uid for s in specs}
         assert {s.uid for s in specs} <= planned  # only trials of this execution are ever reset
+        writer = ExecutionWriter(self.location, stored.id, stored.folder)
         for spec in specs:
-            reset_trial(stored, spec.uid)
+            archive_attempt(writer, spec.uid)
         assert session.engine is not None
         self.entry = {
             "at": time.time(),
@@ -72,7 +72,6 @@ class IntoStored:
             "engine": session.engine.describe(),
         }
         self.entry["finished"] = None
-        writer = ExecutionWriter(self.location, stored.id, stored.folder)
         writer.write_execution({"resumed": [*self.history, self.entry]})
         execution = _execution(session, stored.id, stored.seed or 0, stored.folder, self.location)
         return execution, writer

@@ -15,7 +15,6 @@ stored execution (:class:`machinable.replay.destinations.IntoStored`).
 
 from __future__ import annotations
 
-import posixpath
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -30,9 +29,8 @@ if TYPE_CHECKING:
     from machinable.storage import StoredExecution
     from machinable.trials import TrialResult, TrialSpec
 
-ATTEMPTS_DIR = "attempts"
 
-__all__ = ["NOT_STARTED", "check_importable", "pending_specs", "reset_trial", "resume", "trial_states"]
+__all__ = ["NOT_STARTED", "check_importable", "pending_specs", "resume", "trial_states"]
 
 
 def pending_specs(stored: StoredExecution) -> list[TrialSpec]:
@@ -60,34 +58,6 @@ def check_importable(specs: Iterable[TrialSpec]) -> None:
         reason = not_importable(spec)
         if reason is not None:
             raise UsageError(f"cannot resume {spec.node_id}: {reason}")
-
-
-def reset_trial(stored: StoredExecution, uid: str) -> int:
-    """Move the files of trial ``uid``'s previous attempt to ``attempts/<n>/``; returns how many were moved.
-
-    The files are copied before they are removed, so a resume that is itself killed loses nothing either.
-    """
-    from machinable.storage.reader import list_folder
-
-    io = stored._io
-    folder = io.join(stored.path, uid)
-    try:
-        files = [f for f in io.files_under(folder) if not f.startswith(ATTEMPTS_DIR + "/")]
-    except FileNotFoundError:
-        return 0
-    if not files:
-        return 0
-    attempt = 1 + sum(
-        1 for name, is_dir in list_folder(io, io.join(folder, ATTEMPTS_DIR)) if is_dir and name.isdigit()
-    )
-    target = io.join(folder, ATTEMPTS_DIR, str(attempt))
-    for rel in files:
-        parent = posixpath.dirname(rel)
-        io.makedirs(io.join(target, parent) if parent else target)
-        io.write_bytes(io.join(target, rel), io.read_bytes(io.join(folder, rel)), atomic=True)
-    for rel in files:
-        io.remove(io.join(folder, rel))
-    return len(files)
 
 
 def resume(

@@ -7,6 +7,7 @@ back. See docs/storage.md.
 
 from __future__ import annotations
 
+from machinable.storage.attempts import ATTEMPTS_DIR, archive_attempt
 from machinable.storage.heartbeat import get_interval as get_heartbeat_interval
 from machinable.storage.heartbeat import set_interval as set_heartbeat_interval
 from machinable.storage.plan import NOT_STARTED, stored_specs, trial_states
@@ -16,6 +17,7 @@ from machinable.storage.url import MissingDependencyError, StorageLocation, open
 from machinable.storage.writer import ExecutionWriter, RecordWriter, TrialWriter
 
 __all__ = [
+    "ATTEMPTS_DIR",
     "NOT_STARTED",
     "TIMESTAMP_COLUMNS",
     "ExecutionWriter",
@@ -27,6 +29,7 @@ __all__ = [
     "StoredExecution",
     "StoredTrial",
     "TrialWriter",
+    "archive_attempt",
     "get_heartbeat_interval",
     "open_storage",
     "set_heartbeat_interval",
