@@ -151,34 +151,13 @@ class RayEngine(Engine):
                     deadline = started + spec.timeout + self.kill_grace if spec.timeout else None
                     flights[ref] = _Flight(spec, need, started, deadline)
                     _add(used, need, 1)
-                if not flights:
-                    continue
-                deadlines = [f.deadline for f in flights.values() if f.deadline is not None]
-                timeout = min([1.0, *(max(0.0, d - time.time()) for d in deadlines)])
-                ready, _ = ray.wait(list(flights), num_returns=1, timeout=timeout)
-                for ref in ready:
-                    flight = flights.pop(ref)
-                    _add(used, flight.need, -1)
-                    yield _result(ray, ref, flight, context)
-                now = time.time()
-                for ref, flight in list(flights.items()):
-                    if flight.deadline is not None and now >= flight.deadline:
-                        ray.cancel(ref, force=True)
-                        del flights[ref]
-                        _add(used, flight.need, -1)
-                        error = timeout_error(flight.spec.timeout or 0)
-                        yield lost_result(flight.spec, context, "failed", error, flight.started)
+                if flights:
+                    yield from _finished(ray, flights, used, context)
+                    yield from _expired(ray, flights, used, context)
         except (KeyboardInterrupt, StopExecution) as exc:
             # Ctrl-C while we wait for Ray, or the controller stopping early: the running trials end now and
             # are reported before the interrupt goes on (the finally below then has nothing left to do).
-            late = _interrupt(ray, flights, context)
-            flights.clear()
-            try:
-                while late:
-                    yield late.pop(0)
-            finally:
-                for result in late:  # the consumer stopped taking results: keep their files in storage
-                    keep_unreported(result, context)
+            yield from _report_stopped(ray, flights, context)
             if isinstance(exc, KeyboardInterrupt):
                 raise
         finally:
@@ -194,6 +173,47 @@ class _Flight:
     need: dict[str, float]
     started: float
     deadline: float | None
+
+
+def _finished(
+    ray: Any, flights: dict[Any, _Flight], used: dict[str, float], context: RunContext
+) -> Iterator[TrialResult]:
+    """The trials that end within a second, or before the next deadline: the wait is short so that new trials
+    are submitted and timeouts enforced while long trials run."""
+    deadlines = [f.deadline for f in flights.values() if f.deadline is not None]
+    timeout = min([1.0, *(max(0.0, d - time.time()) for d in deadlines)])
+    ready, _ = ray.wait(list(flights), num_returns=1, timeout=timeout)
+    for ref in ready:
+        flight = flights.pop(ref)
+        _add(used, flight.need, -1)
+        yield _result(ray, ref, flight, context)
+
+
+def _expired(
+    ray: Any, flights: dict[Any, _Flight], used: dict[str, float], context: RunContext
+) -> Iterator[TrialResult]:
+    """Failed results of the trials past their deadline, whose workers are killed: such a trial did not stop
+    within ``kill_grace`` of the TrialTimeout raised inside it."""
+    now = time.time()
+    for ref, flight in list(flights.items()):
+        if flight.deadline is not None and now >= flight.deadline:
+            ray.cancel(ref, force=True)
+            del flights[ref]
+            _add(used, flight.need, -1)
+            error = timeout_error(flight.spec.timeout or 0)
+            yield lost_result(flight.spec, context, "failed", error, flight.started)
+
+
+def _report_stopped(ray: Any, flights: dict[Any, _Flight], context: RunContext) -> Iterator[TrialResult]:
+    """The results of the running trials, stopped now (:func:`_interrupt`); ``flights`` is left empty."""
+    late = _interrupt(ray, flights, context)
+    flights.clear()
+    try:
+        while late:
+            yield late.pop(0)
+    finally:
+        for result in late:  # the consumer stopped taking results: keep their files in storage
+            keep_unreported(result, context)
 
 
 def _run_trial_task(spec: TrialSpec, context: WorkerContext) -> TrialResult:
