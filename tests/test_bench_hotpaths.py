@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 import machinable as ml
-from machinable.collection.expression import Expression
 from machinable.collection.collect import collect
+from machinable.collection.expression import Expression
 from machinable.collection.plan import plan_task
-from machinable.ids import node_id, version_id
 from machinable.config.project import Project
+from machinable.ids import node_id, version_id
 from machinable.storage import ExecutionWriter, Record, open_storage
 
 pytestmark = pytest.mark.benchmark(group="hot paths", min_rounds=3, max_time=0.1, warmup=False)

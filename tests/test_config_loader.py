@@ -8,8 +8,8 @@ import pytest
 
 from machinable.config.errors import YamlSyntaxError
 from machinable.config.loader import load_file, load_text
-from machinable.errors import ConfigError
 from machinable.config.project import Project
+from machinable.errors import ConfigError
 
 
 def test_a_syntax_error_in_machinable_yaml_names_file_line_and_column(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from guide import make_project
 
-from machinable.errors import ConfigError
 from machinable.config.project import Project
+from machinable.errors import ConfigError
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from guide import make_project
 
 from machinable.config.errors import YamlSyntaxError
-from machinable.errors import ConfigError, UnknownVersionError
 from machinable.config.project import Project, ResolvedVersion
+from machinable.errors import ConfigError, UnknownVersionError
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import time
 import pytest
 
 import machinable as ml
-from machinable.execution.engines.base import make_engine
 from machinable.errors import UsageError
+from machinable.execution.engines.base import make_engine
 from machinable.execution.execute import ExecutionInterrupted
 from machinable.hookspec import hookimpl
 from machinable.plugins import create_plugin_manager, default_plugin_manager
@@ -195,9 +195,7 @@ def test_engines_describe_themselves():
 
 
 def test_importing_the_engines_does_not_import_ray():
-    code = (
-        "import sys, machinable.execution.engines.ray_engine, machinable.execution.engines.process; print('ray' in sys.modules)"
-    )
+    code = "import sys, machinable.execution.engines.ray_engine, machinable.execution.engines.process; print('ray' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=os.getcwd(), check=True
     )

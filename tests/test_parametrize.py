@@ -8,8 +8,8 @@ import pytest
 
 import machinable as ml
 from machinable.collection.expression import Expression
-from machinable.errors import UsageError
 from machinable.collection.plan import plan_task
+from machinable.errors import UsageError
 
 YAML = """
 components:

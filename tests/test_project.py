@@ -10,8 +10,8 @@ import pytest
 from guide import make_project
 
 from machinable.config.errors import ComponentImportError
-from machinable.errors import CollectionError, ConfigError, UsageError
 from machinable.config.project import ComponentEntry, Project
+from machinable.errors import CollectionError, ConfigError, UsageError
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from machinable.replay.compare import MISSING, check_tolerances, compare_rows, first_mismatch, values_equal
 from machinable.errors import UsageError
+from machinable.replay.compare import MISSING, check_tolerances, compare_rows, first_mismatch, values_equal
 
 
 def test_numbers_compare_exactly_by_default():
