@@ -12,7 +12,6 @@ import random
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from machinable.config.loader import reads_as_string
 from machinable.errors import SeedError
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -104,6 +103,9 @@ MAX_ID_LENGTH = 80
 
 def _scalar_id(value: Any) -> str:
     if isinstance(value, str):
+        # Imported here: ids are used by code that never reads YAML (workers, ml.execute's import).
+        from machinable.config.loader import reads_as_string
+
         # Bare when it reads back as this string; else quoted, so that 'true', 'null', '' and '1e-5' never share
         # an id (and a seed) with true, null, an empty value and 1e-05, and a newline never enters an id.
         if value.isprintable() and value == value.strip() and reads_as_string(value):

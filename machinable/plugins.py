@@ -174,6 +174,12 @@ def worker_plugin_manager(refs: tuple[PluginRef, ...]) -> pluggy.PluginManager:
     return pm
 
 
+def forget_worker_plugins() -> None:
+    """Build the workers' plugin managers afresh: a long-lived worker (Ray reuses its workers) that gets a new
+    execution re-imports the project's edited modules, ``machinable_conf.py`` among them."""
+    _workers.clear()
+
+
 def getgroup(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
     """The option group ``title`` of ``parser``, created on first use, so plugins can share a ``--help`` section
     from ``machinable_addoption`` (argparse itself would make a second section of the same title)."""

@@ -40,7 +40,6 @@ def machinable_runtrials(session: Session) -> bool:
         echo=bool(option.echo),
         timeout=option.timeout,
         pm=session.pm,
-        project_root=str(session.project.root) if session.project is not None else None,
     )
     order = {s.uid: i for i, s in enumerate(specs)}
     try:

@@ -214,7 +214,7 @@ def _rerun(
     settle: Callable[[TrialReproduction], None],
 ) -> None:
     from machinable.replay.destinations import Scratch
-    from machinable.replay.stored import gather_fixtures, rerun, with_root
+    from machinable.replay.stored import rerun, with_root
     from machinable.storage import Storage
 
     with _code(stored, from_backup, project) as root:
@@ -231,7 +231,6 @@ def _rerun(
                 stored.id,
                 pm,
                 root=root,
-                fixtures=gather_fixtures(root, specs),
                 echo=echo,
                 listeners=[judge],
             )

@@ -80,7 +80,7 @@ def resume(
     from machinable.execution.engines.base import make_engine
     from machinable.plugins import default_plugin_manager
     from machinable.replay.destinations import IntoStored
-    from machinable.replay.stored import gather_fixtures, project_root, rerun, with_root
+    from machinable.replay.stored import project_root, rerun, with_root
     from machinable.storage import Storage
 
     stored = Storage(storage).get(id)
@@ -114,7 +114,6 @@ def resume(
         stored.id,
         pm,
         root=root,
-        fixtures=gather_fixtures(root, specs),
         echo=echo,
         listeners=[on_result] if on_result is not None else [],
     )

@@ -156,7 +156,7 @@ def rerun(
     pm: pluggy.PluginManager,
     *,
     root: Path | None,
-    fixtures: Iterable[FixtureDef] = (),
+    fixtures: Iterable[FixtureDef] | None = None,
     echo: bool = False,
     listeners: Iterable[Callable[[TrialResult], None]] = (),
     **options: Any,
@@ -164,12 +164,15 @@ def rerun(
     """Run ``specs`` again through the session pipeline (every hook fires, with ``session.kind == kind``) into
     ``destination``; returns the finished session (``session.execution`` has the results in plan order).
 
-    ``options`` are further run options (``keyword='...'`` selects by ``-k``).
+    ``fixtures``: the fixtures the trials may ask for (default: found in ``root``'s project and the trials'
+    modules). ``options`` are further run options (``keyword='...'`` selects by ``-k``).
     """
     from machinable.collection.stage import PlannedTrials
     from machinable.execution.options import Config, run_options
     from machinable.execution.session import Session
 
+    if fixtures is None:
+        fixtures = gather_fixtures(root, specs) if root is not None else ()
     config = Config(run_options(echo=echo, **options), pm, root)
     session = Session(config, PlannedTrials(specs, fixtures), destination, kind=kind)
     session.configure(None, execution_id, engine, destination.location)

@@ -30,7 +30,6 @@ class RunContext:
     # the session's plugin manager: engines run each trial through its machinable_trial_protocol hook, here
     # or (by the plugins' names, see machinable.plugins.plugin_refs) in their workers
     pm: pluggy.PluginManager | None = None
-    project_root: str | None = None  # where the project's machinable_conf.py is
 
     def trial_context(self, fixtures: FixtureManager, ship_files: bool = False) -> TrialContext:
         """What the trial protocol of this process needs (the local engine's; workers build their own)."""

@@ -81,8 +81,11 @@ def environment(context: WorkerContext) -> TrialContext:
     if _current is not None and _current[0] == context:
         return _current[1]
     if _current is not None:
+        from machinable.plugins import forget_worker_plugins
+
         close_environment()
         _forget_project_modules()
+        forget_worker_plugins()
     else:
         atexit.register(close_environment)
     env = context.environment()
