@@ -57,6 +57,33 @@ def collection_project(root: Path, components: int = COMPONENTS, modules: int = 
     return _write(root, files)
 
 
+# The command-line sweep of the sweep workload: 100 x 100 = 10,000 trials.
+SWEEP = ("a=range(0,100)", "b=range(0,100)")
+
+
+def sweep_project(root: Path) -> Path:
+    """``grid``: one component with two keys, swept from the command line (``a=range(0,100) b=range(0,100)``)."""
+    return _write(
+        root,
+        {
+            "machinable.yaml": """
+                components:
+                  - grid:
+                      a: 0
+                      b: 0
+            """,
+            "grid.py": """
+                import machinable as ml
+
+                class Grid(ml.Component):
+                    def on_execute(self):
+                        self.record["ab"] = self.config.a * self.config.b
+                        self.record.save()
+            """,
+        },
+    )
+
+
 def trivial_project(root: Path) -> Path:
     """``noop``: one record row per trial; ``rows``: ``rows`` record rows (default 10)."""
     return _write(

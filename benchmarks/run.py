@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick] [--runs N] [--only NAME[,NAME...]] [--json PATH]
 
-Groups (``--only``): ``import``, ``collect``, ``trivial``, ``disk``, ``engines``. The synthetic projects are
+Groups (``--only``): ``import``, ``collect``, ``sweep``, ``trivial``, ``disk``, ``engines``. The synthetic projects are
 written to a temporary folder (``benchmarks/projects.py``); each run of a workload is a new interpreter
 (``benchmarks/workloads.py``), so no cache of one run helps the next. The table shows each median beside its
 target; the exit code is 1 when a target is missed, 3 when a workload failed (2: a usage error).
@@ -15,6 +15,9 @@ Figures, and how each is taken:
   1,000 components x 10 parametrizations, timed inside the process; peak memory is that process's
   ``ru_maxrss`` (interpreter included, so an upper bound); the wall time of ``machinable --collect-only -q``
   in the project is shown as a note.
+* ``sweep``: ``Project(root)`` + the collector + the overrides ``a=range(0,100) b=range(0,100)`` applied to
+  the one component of a small project (what ``machinable grid a=range(0,100) b=range(0,100)`` collects),
+  timed inside the process; the command's wall time with ``--collect-only -q`` is shown as a note.
 * ``trivial``: ``ml.execute`` of 10,000 trivial trials (one record row each), local engine, memory storage;
   the floor is a plain loop writing one JSON Lines file per trial on local disk.
 * ``disk``: 1,000 trials of 10 record rows each on local-disk storage; the floor writes the same rows.
@@ -45,7 +48,7 @@ sys.path.insert(0, str(HERE))
 
 import projects  # noqa: E402
 
-GROUPS = ("import", "collect", "trivial", "disk", "engines")
+GROUPS = ("import", "collect", "sweep", "trivial", "disk", "engines")
 # Imported by ``import machinable`` = a target missed (DESIGN.md §7: no ray, fsspec backends, numpy).
 FORBIDDEN = ("ray", "numpy", "torch", "pandas", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "boto3")
 FORBIDDEN_PREFIXES = ("fsspec.implementations",)
@@ -174,6 +177,30 @@ def bench_collect(runs: int, tmp: Path, quick: bool) -> list[Figure]:
     ]
 
 
+def bench_sweep(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    root = projects.sweep_project(tmp / "sweep")
+    results = [child("sweep", root, *projects.SWEEP, cwd=tmp) for _ in range(runs)]
+    for r in results:
+        if r["trials"] != 10_000:
+            raise WorkloadError(f"the sweep made {r['trials']} trials, expected 10,000")
+    script = Path(sys.executable).with_name("machinable")
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "machinable"]
+    walls = [wall([*cli, "grid", *projects.SWEEP, "--collect-only", "-q"], root) for _ in range(runs)]
+    seconds = [r["seconds"] for r in results]
+    return [
+        Figure(
+            "sweep",
+            "collect a command-line sweep of 10,000 trials (100 x 100)",
+            median(seconds),
+            "s",
+            "< 1 s",
+            median(seconds) < 1.0,
+            seconds,
+            f"`machinable grid a=range(0,100) b=range(0,100) --collect-only -q`: {median(walls):.2f} s wall",
+        )
+    ]
+
+
 def _floor(tmp: Path, trials: int, rows: int) -> float:
     return child("floor", tmp / f"floor-{time.monotonic_ns()}", trials, rows, cwd=tmp)["seconds"]
 
@@ -298,6 +325,7 @@ def _ray_note(speed: list[dict[str, Any]]) -> str:
 BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "import": bench_import,
     "collect": bench_collect,
+    "sweep": bench_sweep,
     "trivial": bench_trivial,
     "disk": bench_disk,
     "engines": bench_engines,

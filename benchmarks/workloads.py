@@ -50,6 +50,26 @@ def collect(project: str) -> dict[str, Any]:
     }
 
 
+def sweep(project: str, *overrides: str) -> dict[str, Any]:
+    """Collect one component swept from the command line (``overrides``), as the command does: collect, select
+    the target, apply the overrides."""
+    import machinable  # noqa: F401  (imported before the clock starts)
+    from machinable.collection.collect import collect as run_collect
+    from machinable.collection.sweep import apply_overrides
+    from machinable.config.overrides import parse_overrides
+    from machinable.config.project import Project
+
+    start = time.perf_counter()
+    project_ = Project(project)
+    result = run_collect(project_, 3044900027)
+    items = [item for item in result.items if item.component == "grid"]
+    swept = apply_overrides(items, parse_overrides(overrides), project_, 3044900027)
+    seconds = time.perf_counter() - start
+    if result.errors:
+        raise SystemExit(f"collection errors: {result.errors[0].message}")
+    return {"seconds": seconds, "trials": len(swept), "maxrss_mb": _maxrss_mb()}
+
+
 def _execute(component: str, project: str, trials: str, storage: str | None) -> tuple[Any, float]:
     """``trials`` trials of ``component`` on the local engine: the execution and its seconds."""
     import machinable as ml
@@ -146,7 +166,7 @@ def overhead(trials: str = "200") -> dict[str, Any]:
     return {name: seconds / n * 1000 for name, seconds in per.items()}
 
 
-WORKLOADS = {f.__name__: f for f in (collect, trivial, disk, floor, speedup, overhead)}
+WORKLOADS = {f.__name__: f for f in (collect, sweep, trivial, disk, floor, speedup, overhead)}
 
 
 def main(argv: list[str]) -> None:

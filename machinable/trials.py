@@ -31,6 +31,9 @@ class TrialSpec:
     mixins: tuple[tuple[str, str, str], ...] = ()
     # the component object itself, when it cannot be imported by name (e.g. defined in __main__)
     target: Any = None
+    # how the trial was planned (collection.plan.Recipe), so overrides can be applied to it after selection;
+    # never stored, None for a spec read back from storage
+    recipe: Any = field(default=None, repr=False, compare=False)
 
     def trial_info(self, execution_id: str) -> dict[str, Any]:
         """What trial.json keeps about this trial."""

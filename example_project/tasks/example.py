@@ -7,7 +7,7 @@ import machinable as ml
 task = ml.Task().component("optimization").repeat(3)
 
 if __name__ == "__main__":
-    # Storage: memory unless a URL or path is given, e.g. `python tasks/example.py ~/results`.
+    # Storage: the project's settings (./results) unless a URL or path is given: `python tasks/example.py ~/results`.
     execution = ml.execute(task, storage=sys.argv[1] if len(sys.argv) > 1 else None, echo=False)
     print(f"execution {execution.id} (seed {execution.seed}), storage {execution.storage}")
     for trial in execution.trials:

@@ -70,14 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of a normal run, before plugins add their options."""
     parser = _Parser(
         prog="machinable",
-        usage="machinable [options] [TARGETS ...]\n       machinable SUBCOMMAND ...",
+        usage="machinable [options] [TARGETS ...] [KEY=VALUE ...]\n       machinable SUBCOMMAND ...",
         description="Collect a project's components and task files into trials and run them.",
         epilog="TARGETS: a component name, a node id (optimization[~mnist]), a module path or a task file "
         "(tasks/example.py, tasks/example.py::optimization). See docs/cli.md.",
         allow_abbrev=False,
     )
     parser.add_argument(
-        "targets", nargs="*", metavar="TARGETS", help="what to run (default: the whole project)"
+        "targets",
+        nargs="*",
+        metavar="TARGETS|OVERRIDES",
+        help="what to run (default: the whole project), and overrides: key=value, +key=value, ~key, "
+        "key=a,b (a sweep), key=range(0,1,0.25)",
     )
     parser.add_argument("--version", action="version", version=f"machinable {__version__}")
     _add_common(parser)
@@ -96,9 +100,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="list the trials that would run, run nothing",
     )
     run.add_argument(
+        "--cfg",
+        action="store_true",
+        help="print each selected trial's resolved configuration as YAML (--json: JSON), run nothing",
+    )
+    run.add_argument(
         "--json",
         action="store_true",
-        help="with --collect-only: print the trials as JSON (config, seed, ...)",
+        help="with --collect-only: print the trials as JSON (config, seed, ...); with --cfg: the configurations",
     )
     run.add_argument(
         "-x",

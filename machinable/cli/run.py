@@ -6,9 +6,12 @@ the first trial runs and raised as a :class:`UsageError` naming the option (exit
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machinable import ids
+from machinable.config.overrides import is_override, parse_overrides
+from machinable.config.settings import default
 from machinable.errors import SeedError, StorageError, UsageError
 
 if TYPE_CHECKING:
@@ -31,19 +34,35 @@ def build_session(config: Config) -> Session:
     from machinable.storage import open_storage
 
     option = config.option
-    if getattr(option, "json", False) and not option.collect_only:
+    if getattr(option, "json", False) and not (option.collect_only or option.cfg):
         # A run reports on the terminal, in --junitxml and in storage; JSON describes the collection only.
-        raise UsageError("--json only works with --collect-only (machinable --collect-only --json)")
+        raise UsageError("--json only works with --collect-only or --cfg (machinable --collect-only --json)")
     project = Project(config.root)
+    targets, overrides = split_arguments(option.targets, config.invocation_dir)
+    option.targets, option.overrides = targets, overrides
+    parsed = parse_overrides(overrides)  # a malformed override is a usage error before anything is collected
+    settings = project.settings
+    option.storage = default(settings, "storage", option.storage)
+    option.timeout = default(settings, "timeout", option.timeout)
     try:
-        execution_id = ids.execution_id(option.seed)
+        execution_id = ids.execution_id(default(settings, "seed", option.seed))
     except SeedError as exc:
         raise UsageError(f"--seed takes an integer, an execution id or 'last': {exc}") from None
-    engine = make_engine(option.engine, config.pm)
+    engine = make_engine(default(settings, "engine", option.engine), config.pm)
     dev = is_dev()
     try:
         location = open_storage(None if dev else option.storage, dev_mode=dev)
     except StorageError as exc:
         raise UsageError(f"--storage {option.storage}: {exc}") from None
-    source = ProjectSource(option.targets, config.invocation_dir, repeat=option.repeat)
+    source = ProjectSource(targets, config.invocation_dir, repeat=option.repeat, overrides=parsed)
     return Session(config, source, NewExecution()).configure(project, execution_id, engine, location)
+
+
+def split_arguments(args: list[str], invocation_dir: Path) -> tuple[list[str], list[str]]:
+    """(targets, overrides): an argument is an override when it reads as one (``key=value``, ``+key=value``,
+    ``~key``) and is not an existing path."""
+    targets, overrides = [], []
+    for arg in args:
+        is_path = (invocation_dir / arg).exists() if "=" in arg or arg.startswith("~") else False
+        (overrides if is_override(arg) and not is_path else targets).append(arg)
+    return targets, overrides

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from machinable import ids
@@ -159,10 +160,12 @@ def plan_task(
         timeout, resources = trial_defaults(name, target, entry.timeout, entry.resources)
         combos = combinations(target)
         for resolved in project.resolve(name, entry.version):
-            for combo, config, versions in _parametrized(project, name, resolved, combos):
+            for combo, config, versions, elements in _parametrized(project, name, resolved, combos):
                 parts = [ids.version_id(resolved.element), ids.shorten(combo.id) if combo else ""]
                 keywords = (name, module, *versions, *(combo.keywords if combo else ()))
-                for repeat, nid in enumerate(_node_ids(prefix + name, parts, seen, entry.repeat_total)):
+                node_ids = _node_ids(prefix + name, parts, seen, entry.repeat_total)
+                recipe = Recipe(prefix + name, elements, tuple(parts), seen[_base(prefix + name, parts)])
+                for repeat, nid in enumerate(node_ids):
                     specs.append(
                         TrialSpec(
                             node_id=nid,
@@ -182,6 +185,7 @@ def plan_task(
                             resources=resources,
                             mixins=mixins,
                             target=shippable,
+                            recipe=recipe,
                         )
                     )
     return specs
@@ -200,24 +204,41 @@ def _node_ids(name: str, parts: list[str], seen: dict[str, int], repeat_total: i
     ``seen`` counts the configurations planned so far by id: a task that lists the same configuration twice
     gets distinct ids (and so seeds) for the second one (``name#2[...]``).
     """
-    base = name + "".join(f"[{p}]" for p in parts if p)
+    base = _base(name, parts)
     seen[base] = occurrence = seen.get(base, 0) + 1
     return [ids.node_id(name, parts, occurrence, repeat, repeat_total) for repeat in range(repeat_total)]
 
 
+def _base(name: str, parts: Iterable[str]) -> str:
+    return name + "".join(f"[{p}]" for p in parts if p)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a trial was planned: its node id's name, the version elements it was resolved from (version, then
+    parametrization), its node id parts and occurrence. Overrides given after collection extend it."""
+
+    name: str
+    elements: tuple[Any, ...]
+    parts: tuple[str, ...]
+    occurrence: int
+
+
 def _parametrized(
     project: Project, name: str, resolved: Any, combos: list[Combination]
-) -> Iterable[tuple[Combination | None, dict[str, Any], tuple[str, ...]]]:
-    """(combination, config, versions) per ``@parametrize`` combination, merged on top of the resolved version.
+) -> Iterable[tuple[Combination | None, dict[str, Any], tuple[str, ...], tuple[Any, ...]]]:
+    """(combination, config, versions, elements) per ``@parametrize`` combination, merged on top of the resolved
+    version; ``elements`` is the version as a tuple of elements, what the configuration was resolved from.
 
     Each combination is resolved as a tuple version ``(element, *parameters)`` so that ``$self`` references and
     config methods see the parameter values, exactly as if the user had written the tuple.
     """
-    if not combos:
-        yield None, resolved.config, tuple(resolved.versions)
-        return
     element = resolved.element
     head = element if isinstance(element, tuple) else (() if element is None else (element,))
+    if not combos:
+        yield None, resolved.config, tuple(resolved.versions), head
+        return
     for combo in combos:
-        [merged] = project.resolve(name, (*head, *combo.elements))
-        yield combo, merged.config, tuple(merged.versions)
+        elements = (*head, *combo.elements)
+        [merged] = project.resolve(name, elements)
+        yield combo, merged.config, tuple(merged.versions), elements

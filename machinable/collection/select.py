@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from machinable.execution.session import Session
     from machinable.trials import TrialSpec
 
-_VERSION_PART = re.compile(r"-(?=[~_]|[A-Za-z_][\w.]*=)")
-
 
 @dataclass
 class Targets:
@@ -128,26 +126,11 @@ def unmatched_ids(items: list[TrialSpec], targets: Targets, root: Path) -> list[
 
 
 def parse_version(text: str) -> Any:
-    """The version a ``NAME[VERSION]`` target names (the inverse of a node id's version part)."""
-    from machinable.config.loader import parse_mapping_string
-    from machinable.errors import ConfigError
+    """The version a ``NAME[VERSION]`` target names (the inverse of a node id's version part), in override
+    spelling: ``~alexnet-data.name=mnist``, ``lr=0.1,0.01`` (a sweep: a list of versions)."""
+    from machinable.config.overrides import bracket_version
 
-    parts: list[Any] = []
-    for piece in _VERSION_PART.split(text):
-        key, eq, value = piece.partition("=")
-        if not eq or piece.startswith("~"):
-            parts.append(piece)
-            continue
-        try:
-            # machinable.yaml's own reading of scalars: 1e-05 is a float here too
-            parsed = parse_mapping_string(f"v: {value}")["v"] if value else None
-        except (ConfigError, TypeError, KeyError):
-            parsed = value
-        element: Any = parsed
-        for name in reversed(key.split(".")):
-            element = {name: element}
-        parts.append(element)
-    return parts[0] if len(parts) == 1 else tuple(parts)
+    return bracket_version(text)
 
 
 def version_targets(unmatched: list[str], known: Iterable[str]) -> list[tuple[str, Any]]:

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machinable import ids
+from machinable.collection.sweep import apply_overrides
 from machinable.errors import UsageError
 from machinable.hookspec import hookimpl
 
 if TYPE_CHECKING:
     from machinable.collection.task import Task
     from machinable.components.fixtures import FixtureDef
+    from machinable.config.overrides import Override
     from machinable.execution.session import Session
     from machinable.trials import TrialSpec
 
@@ -47,8 +49,9 @@ def machinable_collection(session: Session) -> bool:
 class TaskSource:
     """The trials of an ``ml.Task``, planned against the session's project."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, overrides: Sequence[Override] = ()) -> None:
         self.task = task
+        self.overrides = list(overrides)
 
     def collect(self, session: Session) -> None:
         from machinable.collection.plan import plan_task
@@ -56,20 +59,27 @@ class TaskSource:
 
         assert session.project is not None
         fixtures = discover_fixtures(root=session.project.root)
-        session.items = plan_task(
-            self.task, session.project, ids.decode(session.execution_id), fixtures=fixtures
-        )
+        seed = ids.decode(session.execution_id)
+        items = plan_task(self.task, session.project, seed, fixtures=fixtures)
         check_definitions(
             fixtures.values()
         )  # a fixture asking for a missing one: an error before anything runs
+        session.items = apply_overrides(items, self.overrides, session.project, seed)
         session.fixtures = fixtures
 
 
 class ProjectSource:
     """The project's components and task files, as the command collects them, narrowed to ``targets``."""
 
-    def __init__(self, targets: Sequence[str], invocation_dir: Path, repeat: int = 1) -> None:
+    def __init__(
+        self,
+        targets: Sequence[str],
+        invocation_dir: Path,
+        repeat: int = 1,
+        overrides: Sequence[Override] = (),
+    ) -> None:
         self.targets, self.invocation_dir, self.repeat = list(targets), invocation_dir, repeat
+        self.overrides = list(overrides)
 
     def collect(self, session: Session) -> None:
         from machinable.collection.collect import collect
@@ -93,7 +103,7 @@ class ProjectSource:
             session.fixtures.update(extra.fixtures)
             known = {i.node_id for i in items}
             items += [i for i in extra.items if i.node_id not in known]
-        session.items = items
+        session.items = apply_overrides(items, self.overrides, project, seed)
 
 
 class PlannedTrials:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from machinable.config.strict import Declared
 from machinable.errors import UsageError
 from machinable.ids import scalar_text
 
@@ -61,7 +62,8 @@ class Parametrization:
     def element(self, index: int) -> Any:
         """The version element for value ``index``: the version string itself, or ``{name: value}``."""
         value = self.values[index]
-        return value if is_version_string(value) else _nest(self.name, value)
+        # Declared: the component's own parametrization may add keys, like its named versions.
+        return value if is_version_string(value) else Declared(_nest(self.name, value))
 
     def keywords(self, index: int) -> tuple[str, ...]:
         value = self.values[index]

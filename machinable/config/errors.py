@@ -61,3 +61,11 @@ class ConfigMethodError(ConfigError):
 
 class ComponentImportError(ConfigError, CollectionError):
     """A component module that cannot be imported, or that holds no component."""
+
+
+class UnknownKeyError(ConfigError):
+    """A version or override names a configuration key the component does not have (``+key`` adds one)."""
+
+
+class ConfigTypeError(ConfigError):
+    """A version or override value that cannot stand for the type of the key's default."""

@@ -24,6 +24,7 @@ from machinable.config.loader import load_file
 from machinable.config.merge import deep_merge, plain_copy
 from machinable.config.references import Finalizer
 from machinable.config.registry import EntrySpec, parse_sections
+from machinable.config.settings import parse_settings
 from machinable.config.versions import apply, expand
 from machinable.errors import ConfigError, UnknownComponentError, UsageError, did_you_mean
 
@@ -196,6 +197,7 @@ class Project:
         self._includes = Includes(self.root)
         self._data: Any = self._includes.expand(loaded)
         sections = parse_sections(loaded, self._data)
+        self.settings: dict[str, Any] = parse_settings(loaded, self._data, self.root)
         self._components: dict[str, ComponentEntry] = {
             name: ComponentEntry(self, spec) for name, spec in sections["components"].items()
         }

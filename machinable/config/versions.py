@@ -22,6 +22,8 @@ from typing import Any
 from machinable.config.errors import YamlSyntaxError
 from machinable.config.loader import parse_mapping_string
 from machinable.config.merge import deep_merge
+from machinable.config.overrides import version_from_string
+from machinable.config.strict import Declared, strict_merge
 from machinable.errors import ConfigError, UnknownVersionError, did_you_mean
 
 _VERSION_NAME = re.compile(r"~[^\s:{}\[\],]+")
@@ -32,20 +34,31 @@ Element = Any
 
 
 def expand(version: Any) -> list[Element]:
-    """Split a version into its elements: a list gives one per item, anything else gives itself."""
-    if isinstance(version, list):
-        for item in version:
-            if isinstance(item, list):
-                raise ConfigError(
-                    f"a list inside a list in version {version!r}: only the outermost list makes several "
-                    "configurations; use a tuple to merge versions"
-                )
-        return list(version)
-    return [version]
+    """Split a version into its elements: a list gives one per item, a string that sweeps in override spelling
+    (``'lr=0.1,0.01'``) one per value, anything else gives itself."""
+    items = version if isinstance(version, list) else [version]
+    elements: list[Element] = []
+    for item in items:
+        if isinstance(item, list):
+            raise ConfigError(
+                f"a list inside a list in version {version!r}: only the outermost list makes several "
+                "configurations; use a tuple to merge versions"
+            )
+        swept = _overrides(item) if isinstance(item, str) else None
+        elements.extend(swept if isinstance(swept, list) else [item])
+    return elements
 
 
 def flatten(element: Element) -> list[Element]:
-    """The elements of ``element`` in merge order, nested tuples flattened."""
+    """The elements of ``element`` in merge order, nested tuples (and strings in override spelling) flattened."""
+    if isinstance(element, str):
+        spelled = _overrides(element)
+        if isinstance(spelled, list):
+            raise ConfigError(
+                f"version {element!r} sweeps (several values) inside a merge; sweep at the outermost level, "
+                "or give one value"
+            )
+        return [element] if spelled is None else flatten(spelled)
     if not isinstance(element, tuple):
         return [element]
     flat: list[Element] = []
@@ -57,6 +70,13 @@ def flatten(element: Element) -> list[Element]:
             )
         flat.extend(flatten(item))
     return flat
+
+
+@lru_cache(maxsize=1024)
+def _overrides(text: str) -> Any:
+    """The version a string in override spelling stands for (``'~alexnet-lr=0.1'``), or None for other strings.
+    Cached like YAML strings; the elements are never mutated."""
+    return version_from_string(text)
 
 
 def apply(
@@ -80,16 +100,35 @@ def apply(
         diff = _diff(item, carried, versions, mixin, component, applied)
         if not diff:
             continue
-        if any(isinstance(key, str) and key[:1] == "~" for key in diff):
+        # What the user writes is strict; what the component declares (named versions, mixins, @parametrize
+        # values) is free to add keys (config/strict.py).
+        strict = _is_strict(item)
+        if any(_carries(key, value, strict) for key, value in diff.items()):
             own = {}
             for key, value in diff.items():
-                if isinstance(key, str) and key[:1] == "~":
+                if _carries(key, value, strict):
                     carried[key] = value
                 else:
                     own[key] = value
             diff = own
-        config = deep_merge(config, diff)
+        config = strict_merge(config, diff, component) if strict else deep_merge(config, diff)
     return config, tuple(applied)
+
+
+def _is_strict(item: Element) -> bool:
+    if isinstance(item, Mapping):
+        return not isinstance(item, Declared)
+    return (
+        isinstance(item, str)
+        and not _VERSION_NAME.fullmatch(item.strip())
+        and not _MIXIN_NAME.fullmatch(item.strip())
+    )
+
+
+def _carries(key: Any, value: Any, strict: bool) -> bool:
+    """A ``~name`` key carries a version for later elements; in a strict element only with a mapping value
+    (``'~key': None`` removes the key ``key`` there)."""
+    return isinstance(key, str) and key[:1] == "~" and (not strict or isinstance(value, Mapping))
 
 
 def _diff(

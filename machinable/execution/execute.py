@@ -7,6 +7,7 @@ same hooks) as the ``machinable`` command.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from machinable import ids
@@ -52,6 +53,7 @@ def execute(
     timeout: float | None = None,
     echo: bool = True,
     plugins: pluggy.PluginManager | None = None,
+    overrides: Sequence[str] = (),
 ) -> Execution:
     """Run ``task`` and return its :class:`Execution`.
 
@@ -60,31 +62,34 @@ def execute(
     ``ml.Project`` (default: found upward from the working directory). A failing trial does not raise unless
     ``raise_on_failure=True``; ``timeout`` is the default per-trial timeout in seconds; ``echo=False`` keeps
     trial output off the console (it is still stored); ``plugins``: the plugin manager (default: the built-ins
-    and the installed entry points).
+    and the installed entry points); ``overrides``: command-line overrides applied to every trial
+    (``['lr=0.1,0.01', '+note=x']``, docs/cli.md). ``storage``, ``engine``, ``timeout`` and ``seed`` default to
+    ``MACHINABLE_STORAGE`` / ``MACHINABLE_ENGINE`` and the project's ``settings:`` in ``machinable.yaml``.
     """
     from machinable.collection.guard import refuse_while_collecting
 
     refuse_while_collecting()  # importing a module for collection must never start an execution
     from machinable.collection.stage import TaskSource
+    from machinable.config.overrides import parse_overrides
+    from machinable.config.settings import default
     from machinable.execution.destinations import NewExecution
-    from machinable.execution.engines.base import make_engine
     from machinable.execution.options import Config, run_options
     from machinable.execution.session import Session
     from machinable.plugins import default_plugin_manager
-    from machinable.storage import open_storage
 
     plan = as_task(task)
     if not plan.entries:
         raise UsageError("the task has no components: add one with .component(name, version)")
+    if isinstance(overrides, str):
+        raise UsageError(f"overrides is a list of strings such as ['lr=0.1'], not the string {overrides!r}")
+    parsed = parse_overrides(overrides)
     proj = resolve_project(project)
-    execution_id = ids.execution_id(seed)
     pm = plugins or default_plugin_manager()
-    eng = make_engine(engine, pm)
-    dev = is_dev()
-    location = open_storage(None if dev else storage, dev_mode=dev)
-    config = Config(run_options(echo=echo, timeout=timeout), pm, proj.root)
-    session = Session(config, TaskSource(plan), NewExecution(name=plan.name))
-    session.configure(proj, execution_id, eng, location)
+    options = run_options(
+        echo=echo, timeout=default(proj.settings, "timeout", timeout), overrides=list(overrides)
+    )
+    session = Session(Config(options, pm, proj.root), TaskSource(plan, parsed), NewExecution(name=plan.name))
+    _configure(session, proj, seed, engine, storage)
     session.run_empty = True
     session.main()
     execution = session.execution
@@ -95,3 +100,18 @@ def execute(
     if raise_on_failure and execution.failed:
         raise ExecutionFailed(execution)
     return execution
+
+
+def _configure(session: Any, project: Project, seed: Any, engine: Any, storage: Any) -> None:
+    """Seed, engine and storage of ``ml.execute``: the arguments, else the environment and the project's
+    ``settings:``; ``MACHINABLE_MODE=DEV`` keeps storage in memory."""
+    from machinable.config.settings import default
+    from machinable.execution.engines.base import make_engine
+    from machinable.storage import open_storage
+
+    settings = project.settings
+    execution_id = ids.execution_id(default(settings, "seed", seed))
+    eng = make_engine(default(settings, "engine", engine), session.pm)
+    dev = is_dev()
+    location = open_storage(None if dev else default(settings, "storage", storage), dev_mode=dev)
+    session.configure(project, execution_id, eng, location)

@@ -48,6 +48,8 @@ class Config:
 # The options of a run that the pipeline itself reads, with the command's defaults.
 RUN_DEFAULTS: dict[str, Any] = {
     "targets": [],
+    "overrides": [],
+    "cfg": False,
     "keyword": "",
     "collect_only": False,
     "json": False,

@@ -146,7 +146,7 @@ class Session:
         option = self.config.option
         if self.errors and not option.continue_on_collection_errors:
             return ExitCode.INTERRUPTED
-        if option.collect_only:
+        if option.collect_only or option.cfg:
             return ExitCode.OK if self.items else ExitCode.NO_TRIALS_COLLECTED
         if not self.items and not self.run_empty:
             return ExitCode.TESTS_FAILED if self.errors else ExitCode.NO_TRIALS_COLLECTED

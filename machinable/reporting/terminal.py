@@ -72,7 +72,11 @@ class TerminalReporter:
         option = config.option
         self.verbosity = int(getattr(option, "verbose", 0) or 0) - int(getattr(option, "quiet", 0) or 0)
         self.tw = TerminalWriter(file, should_color(file or sys.stdout, getattr(option, "color", "auto")))
-        self.json = bool(getattr(option, "json", False) and getattr(option, "collect_only", False))
+        # --cfg (the configurations) and --collect-only --json print nothing but what was asked for
+        self.cfg = bool(getattr(option, "cfg", False))
+        self.json = (
+            bool(getattr(option, "json", False) and getattr(option, "collect_only", False)) and not self.cfg
+        )
         self.reports: list[CollectReport] = []
         self.results: list[TrialResult] = []
         self.any_failed = False
@@ -111,7 +115,7 @@ class TerminalReporter:
             return
         self.session = session
         self.started = session.started
-        if self.quiet or self.json:
+        if self.quiet or self.json or self.cfg:
             return
         self.section("machinable session starts", bold=True)
         python = platform.python_version()
@@ -130,6 +134,14 @@ class TerminalReporter:
     @hookimpl(trylast=True)
     def machinable_collection_finish(self, session: Session) -> None:
         if not self._mine(session):
+            return
+        if self.cfg:
+            from machinable.reporting.cfg import render_configs
+
+            if session.items:
+                self.tw.line(
+                    render_configs(session.items, as_json=bool(getattr(self.config.option, "json", False)))
+                )
             return
         if self.json:
             self._print_json(session)
@@ -259,7 +271,7 @@ class TerminalReporter:
         if not self._mine(session):
             return
         self._end_progress_line()
-        if self.json:
+        if self.json or (self.cfg and not session.errors):
             return
         self._summary_errors(session)
         self._summary_failures(session)
