@@ -471,7 +471,7 @@ def test_a_component_class_sets_the_default_timeout_of_its_trials(make_project):
 
 
 def test_a_task_timeout_wins_over_the_component_default(make_project):
-    root = make_project("components:\n  - slow\n", {"slow.py": SLOW})
+    root = make_project("components:\n  - slow:\n      sleep: 0.0\n", {"slow.py": SLOW})
     task = ml.Task().component("slow", {"sleep": 0.7}, timeout=5)
     assert run(root, task).trials[0].status == "passed"
 

@@ -59,7 +59,10 @@ values = st.recursive(
     lambda inner: st.dictionaries(keys, inner, max_size=3),
     max_leaves=8,
 )
-dicts = st.dictionaries(keys, values, max_size=4)
+# A dict version is strict (config/strict.py): it may only change keys the configuration has, with values of the
+# default's type. Its top-level keys are written '+key' so that every random dict is a valid version: '+key' sets
+# the key whatever the configuration holds (deep-merging when both sides are mappings), as merging used to.
+dicts = st.dictionaries(keys.map(lambda key: "+" + key), values, max_size=4)
 elements = st.one_of(dicts, st.sampled_from(["~small", "~wide", "~deep", None]))
 
 

@@ -318,9 +318,9 @@ def test_a_reference_as_a_config_method_argument_is_an_error_not_a_silent_string
 
 
 def test_a_missing_top_level_reference_says_where_it_looked(tmp_path: Path) -> None:
-    project = make_project(tmp_path, "settings: {x: 1}\ncomponents:\n  - net:\n      value: $.setings.x\n")
+    project = make_project(tmp_path, "options: {x: 1}\ncomponents:\n  - net:\n      value: $.optoins.x\n")
     with pytest.raises(
-        ConfigError, match="the top level of machinable.yaml has no 'setings' \\(did you mean 'settings'"
+        ConfigError, match="the top level of machinable.yaml has no 'optoins' \\(did you mean 'options'"
     ):
         project.config("net")
 

@@ -25,7 +25,9 @@ def test_golden_tuple_of_named_versions_and_dict(project: Project) -> None:
     assert config == {"learning_rate": 0.5, "data": {"name": "mnist", "augmentation": False}}
 
 
-def test_golden_tuple_of_dicts_equals_the_last_merged_over_the_first(project: Project) -> None:
+def test_golden_tuple_of_dicts_equals_the_last_merged_over_the_first(tmp_path: Path) -> None:
+    # Dict versions may only change keys the configuration has (config/strict.py): declare a and b.
+    project = make_project(tmp_path, "components:\n  - optimization:\n      a: 0\n      b: 0\n")
     merged = project.config("optimization", ({"a": 1}, {"a": 2, "b": 3}))
     assert merged == project.config("optimization", {"a": 2, "b": 3})
     assert merged["a"] == 2 and merged["b"] == 3
@@ -93,8 +95,9 @@ def test_lists_are_replaced_not_merged(tmp_path: Path) -> None:
 
 
 def test_a_mapping_replaces_a_scalar_and_a_scalar_replaces_a_mapping(project: Project) -> None:
-    assert project.config("optimization", {"data": "none"})["data"] == "none"
-    assert project.config("optimization", {"learning_rate": {"start": 1}})["learning_rate"] == {"start": 1}
+    # A plain key must keep its default's type (config/strict.py); '+key' sets a key whatever it holds.
+    assert project.config("optimization", {"+data": "none"})["data"] == "none"
+    assert project.config("optimization", {"+learning_rate": {"start": 1}})["learning_rate"] == {"start": 1}
 
 
 def test_a_list_element_may_be_a_tuple(project: Project) -> None:
@@ -104,9 +107,10 @@ def test_a_list_element_may_be_a_tuple(project: Project) -> None:
 
 
 def test_resolved_versions_record_applied_names_in_order(project: Project) -> None:
-    (resolved,) = project.resolve("optimization", ("~alexnet", {"a": 1}, "_imagenet_", "~mnist"))
+    element = ("~alexnet", {"learning_rate": 0.5}, "_imagenet_", "~mnist")
+    (resolved,) = project.resolve("optimization", element)
     assert resolved.versions == ("~alexnet", "_imagenet_", "~mnist")
-    assert resolved.element == ("~alexnet", {"a": 1}, "_imagenet_", "~mnist")
+    assert resolved.element == ("~alexnet", {"learning_rate": 0.5}, "_imagenet_", "~mnist")
 
 
 def test_resolve_without_a_list_gives_one_result(project: Project) -> None:

@@ -30,6 +30,28 @@ def project(make_project):
     return make_project(GUIDE_YAML, {"optimization.py": OPTIMIZATION})
 
 
+# The guide's project with defaults for the keys that tests below set in their versions: a version may only
+# change keys the configuration has (config/strict.py). x, flag and note default to null, which takes any type,
+# so each value is written in the node id exactly as given.
+DECLARED_KEYS = """\
+      a: 0
+      b: 0
+      explode: false
+      interrupt: false
+      x: null
+      flag: null
+      note: null
+"""
+
+
+@pytest.fixture
+def declared(make_project):
+    anchor = "      learning_rate: 0.001\n"
+    assert anchor in GUIDE_YAML
+    yaml = GUIDE_YAML.replace(anchor, anchor + DECLARED_KEYS)
+    return make_project(yaml, {"optimization.py": OPTIMIZATION})
+
+
 def run(project, task, **kwargs):
     return ml.execute(task, project=project, echo=False, **kwargs)
 
@@ -88,9 +110,9 @@ def test_a_list_version_gives_one_trial_per_element(project):
     assert [c["learning_rate"] for c in configs(execution)] == [0.1, 0.01]
 
 
-def test_a_tuple_version_merges_its_elements(project):
-    merged = run(project, ml.Task().component("optimization", ({"a": 1}, {"a": 2, "b": 3})))
-    direct = run(project, ml.Task().component("optimization", {"a": 2, "b": 3}))
+def test_a_tuple_version_merges_its_elements(declared):
+    merged = run(declared, ml.Task().component("optimization", ({"a": 1}, {"a": 2, "b": 3})))
+    direct = run(declared, ml.Task().component("optimization", {"a": 2, "b": 3}))
     assert configs(merged) == configs(direct)
 
 
@@ -149,25 +171,25 @@ def test_the_same_seed_and_task_give_identical_configs_seeds_and_records(project
     assert digest(run(project, task, seed="OY1p1o")) == digest(run(project, task, seed="OY1p1o"))
 
 
-def test_a_failing_trial_does_not_stop_the_others(project):
+def test_a_failing_trial_does_not_stop_the_others(declared):
     task = ml.Task().component("optimization", [{"explode": True}, {"explode": False}])
-    execution = run(project, task)
+    execution = run(declared, task)
     assert [t.status for t in execution.trials] == ["failed", "passed"]
     assert "RuntimeError: exploded" in execution.trials[0].error
     assert execution.trials[1].error is None
 
 
-def test_raise_on_failure_raises_after_all_trials_ran(project):
+def test_raise_on_failure_raises_after_all_trials_ran(declared):
     task = ml.Task().component("optimization", [{"explode": True}, {"explode": False}])
     with pytest.raises(ExecutionFailed, match="1 of 2 trials did not pass") as info:
-        run(project, task, raise_on_failure=True)
+        run(declared, task, raise_on_failure=True)
     assert [t.status for t in info.value.execution.trials] == ["failed", "passed"]
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_finished_results(project):
+def test_ctrl_c_stops_cleanly_and_keeps_finished_results(declared):
     task = ml.Task().component("optimization", [{"a": 1}, {"interrupt": True}, {"a": 2}])
     with pytest.raises(ExecutionInterrupted) as info:
-        run(project, task)
+        run(declared, task)
     execution = info.value.execution
     assert [t.status for t in execution.trials] == ["passed", "interrupted"]
     assert len(execution.trials[0].records) == 3
@@ -286,20 +308,20 @@ def test_running_the_same_seed_again_into_the_same_storage_keeps_both_executions
     [(1e-05, "1e-05"), (True, "true"), ("true", '"true"'), (None, "null"), ("null", '"null"'), ("", '""'),
      ("1e-5", '"1e-5"'), ("[1, 2]", '"[1, 2]"'), ([1, 2], "[1,2]"), ("two\nlines", '"two\\nlines"'), ("ü", "ü")],
 )  # fmt: skip
-def test_a_value_in_a_node_id_is_written_so_that_different_values_never_share_an_id(project, value, text):
-    execution = run(project, ml.Task().component("optimization", {"x": value}))
+def test_a_value_in_a_node_id_is_written_so_that_different_values_never_share_an_id(declared, value, text):
+    execution = run(declared, ml.Task().component("optimization", {"x": value}))
     assert execution.trials[0].node_id == f"optimization[x={text}]"
 
 
-def test_a_string_and_the_value_it_spells_are_different_trials_with_different_seeds(project):
-    execution = run(project, ml.Task().component("optimization", [{"flag": True}, {"flag": "true"}]), seed=1)
+def test_a_string_and_the_value_it_spells_are_different_trials_with_different_seeds(declared):
+    execution = run(declared, ml.Task().component("optimization", [{"flag": True}, {"flag": "true"}]), seed=1)
     assert [t.node_id for t in execution.trials] == ["optimization[flag=true]", 'optimization[flag="true"]']
     assert execution.trials[0].seed != execution.trials[1].seed
 
 
-def test_a_very_long_version_is_shortened_in_the_node_id_and_stays_distinct(project):
+def test_a_very_long_version_is_shortened_in_the_node_id_and_stays_distinct(declared):
     long = [{"note": "x" * 300}, {"note": "x" * 300 + "y"}]
-    nodes = [t.node_id for t in run(project, ml.Task().component("optimization", long)).trials]
+    nodes = [t.node_id for t in run(declared, ml.Task().component("optimization", long)).trials]
     assert len(set(nodes)) == 2 and all(len(node) < 100 for node in nodes)
 
 

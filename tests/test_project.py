@@ -102,7 +102,7 @@ def test_callers_cannot_change_the_cached_defaults(tmp_path: Path) -> None:
 
 
 def test_resolved_configurations_are_plain_dicts(tmp_path: Path) -> None:
-    project = make_project(tmp_path, "components:\n  - a:\n      data: {name: mnist}\n")
+    project = make_project(tmp_path, "components:\n  - a:\n      data: {name: mnist, size: 0}\n")
     config = project.config("a", {"data": {"size": 1}})
     assert type(config) is dict and type(config["data"]) is dict
 

@@ -15,6 +15,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from machinable.collection.cacheprovider import last_execution
+from machinable.config.settings import default
 from machinable.errors import StorageError, UsageError
 from machinable.execution.options import ExitCode
 from machinable.hookspec import hookimpl
@@ -141,13 +142,26 @@ def machinable_unconfigure(config: Config) -> None:
 
 
 def _storage(config: Config) -> str:
+    """``--storage``, else where the last run of the project kept its results, else ``MACHINABLE_STORAGE`` or the
+    project's ``settings: storage:``."""
     given = config.option.storage
     if given:
         return given
     remembered = last_execution(config).get("storage")
     if isinstance(remembered, str) and remembered and not remembered.startswith("memory://"):
         return remembered
+    configured = default(_settings(config), "storage", None)
+    if isinstance(configured, str) and configured:
+        return configured
     raise UsageError("--storage URL is required (no earlier run of this project kept its results on disk)")
+
+
+def _settings(config: Config) -> dict[str, Any]:
+    if config.root is None:
+        return {}
+    from machinable.config.project import Project
+
+    return Project(config.root).settings
 
 
 def _execution_id(config: Config) -> str:

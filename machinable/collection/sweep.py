@@ -23,37 +23,37 @@ if TYPE_CHECKING:
 def apply_overrides(
     items: list[TrialSpec], overrides: list[Override], project: Project, global_seed: int
 ) -> list[TrialSpec]:
-    """``items`` with ``overrides`` applied, one trial per sweep point, in plan order then sweep order."""
+    """``items`` with ``overrides`` applied, one trial per sweep point: per planned configuration (in plan order)
+    each point in sweep order, with its repeats together, as ``@parametrize`` orders them."""
     if not overrides:
         return items
     points = sweep(overrides)
-    resolved: dict[
-        tuple[int, int], tuple[dict, tuple[str, ...]]
-    ] = {}  # per (recipe, point): repeats share it
-    swept: list[TrialSpec] = []
+    groups: dict[int, list[TrialSpec]] = {}  # the repeats of one planned configuration share its recipe
     for item in items:
-        recipe = item.recipe
-        if recipe is None:
+        if item.recipe is None:
             raise UsageError(
                 f"overrides cannot be applied to {item.node_id}: it was not planned from a version"
             )
-        for index, point in enumerate(points):
-            key = (id(recipe), index)
-            if key not in resolved:
-                [version] = project.resolve(item.component, (*recipe.elements, point.element))
-                resolved[key] = (version.config, tuple(version.versions))
-            config, versions = resolved[key]
+        groups.setdefault(id(item.recipe), []).append(item)
+    swept: list[TrialSpec] = []
+    for repeats in groups.values():
+        recipe = repeats[0].recipe
+        for point in points:
+            [version] = project.resolve(repeats[0].component, (*recipe.elements, point.element))
             parts = [*recipe.parts, ids.shorten(point.id)]
-            nid = ids.node_id(recipe.name, parts, recipe.occurrence, item.repeat_number, item.repeat_total)
-            swept.append(
-                replace(
-                    item,
-                    node_id=nid,
-                    uid=ids.trial_uid(nid),
-                    seed=ids.trial_seed(global_seed, nid),
-                    config=config,
-                    versions=versions,
-                    keywords=(*item.keywords, *point.keywords),
+            for item in repeats:
+                nid = ids.node_id(
+                    recipe.name, parts, recipe.occurrence, item.repeat_number, item.repeat_total
                 )
-            )
+                swept.append(
+                    replace(
+                        item,
+                        node_id=nid,
+                        uid=ids.trial_uid(nid),
+                        seed=ids.trial_seed(global_seed, nid),
+                        config=version.config,
+                        versions=tuple(version.versions),
+                        keywords=(*item.keywords, *point.keywords),
+                    )
+                )
     return swept

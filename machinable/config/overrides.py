@@ -71,7 +71,7 @@ def is_override(arg: str) -> bool:
     if _REMOVAL.fullmatch(arg):
         return True
     equals, bracket = arg.find("="), arg.find("[")
-    return equals > 0 and (bracket < 0 or equals < bracket)
+    return equals >= 0 and (bracket < 0 or equals < bracket)
 
 
 def parse_override(text: str) -> Override:

@@ -43,13 +43,13 @@ def strict_merge(
             if name not in merged:
                 raise UnknownKeyError(
                     f"cannot remove configuration key '{path + name}' of component '{component}': there is no "
-                    f"such key{did_you_mean(name, _names(merged))}"
+                    f"such key{did_you_mean(path + name, _names(merged, path))}"
                 )
             del merged[name]
         elif key not in merged:
             raise UnknownKeyError(
                 f"unknown configuration key '{path + key}' for component '{component}'"
-                f"{did_you_mean(key, _names(merged))}; to add a new key, write '+{path + key}'"
+                f"{did_you_mean(path + key, _names(merged, path))}; to add a new key, write '+{path + key}'"
             )
         elif isinstance(value, Mapping) and isinstance(merged[key], Mapping):
             merged[key] = strict_merge(merged[key], value, component, f"{path}{key}.")
@@ -59,8 +59,9 @@ def strict_merge(
     return merged
 
 
-def _names(config: Mapping[str, Any]) -> list[str]:
-    return [k for k in config if isinstance(k, str) and k[:1] != "~"]
+def _names(config: Mapping[str, Any], path: str) -> list[str]:
+    """The keys of ``config`` as dotted paths (what a suggestion names)."""
+    return [path + k for k in config if isinstance(k, str) and k[:1] != "~"]
 
 
 _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (

@@ -1,0 +1,64 @@
+"""The command-line examples of docs/cli.md run in a copy of the example project and print what the page shows.
+
+A ```` ```console ```` block holds ``$ machinable ...`` lines, each followed by its output: what it prints on
+stdout (``...`` stands for a varying part such as a duration), or, when the shown output starts with
+``ERROR:``, its one line on stderr with exit code 4.
+"""
+
+from __future__ import annotations
+
+import doctest
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_inprocess
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "cli.md"
+CONSOLE = re.compile(r"^```console\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def examples() -> list[tuple[str, str]]:
+    """(command line, expected output) for every ``$ machinable`` line of the page's console blocks."""
+    found = []
+    for block in CONSOLE.findall(PAGE.read_text()):
+        command, output = None, []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                if command is not None:
+                    found.append((command, "\n".join(output)))
+                command, output = line[2:], []
+            else:
+                output.append(line)
+        if command is not None:
+            found.append((command, "\n".join(output)))
+    return found
+
+
+def test_the_page_has_command_examples() -> None:
+    assert len(examples()) >= 8
+
+
+@pytest.mark.parametrize(("command", "expected"), examples(), ids=[c for c, _ in examples()])
+def test_example(tmp_path: Path, monkeypatch, capsys, command: str, expected: str) -> None:
+    project = tmp_path / "example_project"
+    shutil.copytree(
+        ROOT / "example_project",
+        project,
+        ignore=shutil.ignore_patterns("__pycache__", "results", ".machinable_cache"),
+    )
+    monkeypatch.chdir(project)
+    words = shlex.split(command)
+    assert words[0] == "machinable"
+    result = run_inprocess(capsys, project, *words[1:])
+    error = expected.startswith("ERROR:")
+    shown = result.err if error else result.out
+    checker = doctest.OutputChecker()
+    flags = doctest.ELLIPSIS
+    assert checker.check_output(expected.rstrip() + "\n", shown.rstrip() + "\n", flags), (
+        f"$ {command}\nexpected:\n{expected}\ngot (exit {result.ret}):\n{result.out}{result.err}"
+    )
+    assert result.ret == (4 if error else 0)
