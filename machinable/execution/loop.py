@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from machinable.hookspec import hookimpl
+from machinable.storage.index import result_entry
 from machinable.text import plural
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def machinable_runtrials(session: Session) -> bool:
         execution.trials.sort(key=lambda t: order.get(t.uid, -1))
         execution.finished = time.time()
         writer.write_execution({"finished": execution.finished, "interrupted": execution.interrupted})
+        writer.close_index()
         session.destination.close(session)
         session.pm.hook.machinable_execution_finish(session=session, execution=execution)
     return True
@@ -64,6 +66,7 @@ def _consume(
         if result.files is not None:  # a worker's memory-storage files come into this process's storage
             writer.import_trial(result.uid, result.files)
             result.files = None
+        writer.add_to_index(result_entry(result))
         execution.attach(result)
         execution.trials.append(result)
         if result.status != "passed":

@@ -17,7 +17,8 @@ from typing import Any, final
 from machinable.errors import StorageError
 from machinable.storage import store as _store
 from machinable.storage.backend import Backend
-from machinable.storage.streams import RECORDS_DIR
+from machinable.storage.liveness import process_gone
+from machinable.storage.streams import RECORDS_DIR, parse_jsonl
 from machinable.storage.url import MissingDependencyError, StorageLocation, open_storage
 from machinable.storage.writer import (
     CODE_ZIP,
@@ -60,22 +61,6 @@ def list_folder(io: Backend, path: str) -> list[tuple[str, bool]]:
         return []
 
 
-def parse_jsonl(data: bytes, where: str = "") -> list[dict[str, Any]]:
-    """Rows of a JSON Lines file; a partial last line (a writer killed mid-row) is dropped."""
-    lines = data.split(b"\n")
-    rows = []
-    last = len(lines) - 1
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            if number != last:
-                warnings.warn(f"{where}: line {number + 1} is not valid JSON and was skipped", stacklevel=3)
-    return rows
-
-
 def _is_folder_name(name: Any) -> bool:
     """A name that can only mean a folder directly inside the storage root (never '..', never hidden)."""
     return (
@@ -84,34 +69,6 @@ def _is_folder_name(name: Any) -> bool:
         and not name.startswith(".")
         and not any(c in name for c in "/\\\x00")
     )
-
-
-def _process_gone(status: dict[str, Any]) -> bool:
-    # A trial of this host whose process no longer exists crashed, whatever its last heartbeat says.
-    import socket
-
-    pid, host = status.get("pid"), status.get("host")
-    if os.name != "posix" or not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    # A killed process stays in the process table until its parent reaps it (forever, under an init that
-    # does not reap orphans), and signal 0 still reaches it: it is dead all the same.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False  # no /proc (macOS): signal 0 is all there is
-    # The state follows the command name, which is in parentheses and may itself contain ') '.
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z"
 
 
 @final
@@ -316,6 +273,17 @@ class StoredExecution:
             f"execution {self.id} has no trial '{key}'; its trials: {', '.join(known) or 'none'}"
         )
 
+    def trial_at(self, uid: str) -> StoredTrial:
+        """The trial with folder ``uid``, whether or not it exists yet (its attributes read as empty)."""
+        return StoredTrial(self, uid)
+
+    def results(self) -> list[dict[str, Any]]:
+        """Every planned trial's index line (status, configuration, metric summary), read through the index
+        (see :mod:`machinable.storage.index`); the answer the trial folders would give, without opening them."""
+        from machinable.storage.index import read_index
+
+        return read_index(self)
+
     def code_zip(self) -> bytes | None:
         """The code backup's bytes, None when the execution has none."""
         try:
@@ -370,7 +338,7 @@ class Storage:
             limit = max(self.stale_after, 3 * float(status.get("heartbeat_interval") or 0))
             if time.time() - max(stamps) > limit:
                 return "crashed"
-        if _process_gone(status):
+        if process_gone(status):
             return "crashed"
         return outcome
 

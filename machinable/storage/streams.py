@@ -1,9 +1,12 @@
-"""The append-only files of a trial folder: record rows (JSON Lines) and text streams (output, log)."""
+"""The append-only files of a trial folder: record rows (JSON Lines, written and read) and text streams (output,
+log)."""
 
 from __future__ import annotations
 
 import io
+import json
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, final
 
@@ -98,3 +101,19 @@ class LazyTextStream(io.TextIOBase):
             if handle is not None:
                 handle.close()
             super().close()
+
+
+def parse_jsonl(data: bytes, where: str = "") -> list[dict[str, Any]]:
+    """Rows of a JSON Lines file; a partial last line (a writer killed mid-row) is dropped."""
+    lines = data.split(b"\n")
+    rows = []
+    last = len(lines) - 1
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if number != last:
+                warnings.warn(f"{where}: line {number + 1} is not valid JSON and was skipped", stacklevel=3)
+    return rows

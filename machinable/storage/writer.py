@@ -24,6 +24,7 @@ from machinable.storage import store as _store
 from machinable.storage.backup import DEFAULT_MAX_FILE_SIZE, build_zip
 from machinable.storage.encoding import dumpb, dumps
 from machinable.storage.heartbeat import DEFAULT_INTERVAL, HEARTBEAT
+from machinable.storage.index import INDEX_JSONL
 from machinable.storage.streams import LazyTextStream, RecordWriter
 from machinable.storage.url import StorageLocation
 
@@ -62,6 +63,7 @@ class ExecutionWriter:
         self._ready = False
         self._info: dict[str, Any] | None = None
         self._encoded: dict[str, str] = {}  # top-level key -> its JSON value as last written
+        self._index: Any = None
 
     @classmethod
     def claim(cls, location: StorageLocation, execution_id: str) -> ExecutionWriter:
@@ -80,6 +82,20 @@ class ExecutionWriter:
         if not self._ready:
             self._io.makedirs(self.path)
             self._ready = True
+
+    def add_to_index(self, entry: Mapping[str, Any]) -> None:
+        """Append a finished trial's line to ``index.jsonl`` (storage/index.py): one unbuffered write, so a killed
+        controller loses at most that line, which the reader rebuilds from the trial's folder."""
+        if self._index is None:
+            self._prepare()
+            self._index = self._io.open_append(self._io.join(self.path, INDEX_JSONL), buffered=False)
+        self._index.write((dumps(entry) + "\n").encode("utf-8"))
+        self._index.flush()
+
+    def close_index(self) -> None:
+        if self._index is not None:
+            index, self._index = self._index, None
+            index.close()
 
     def exists(self) -> bool:
         """Whether this execution was written before (an execution id, i.e. a seed, used again)."""
