@@ -57,6 +57,22 @@ class Execution:
         seconds = (self.finished or time.time()) - self.started
         return summary_line(count_parts(self.counts()), seconds, empty="no trials")
 
+    def stored(self) -> Any:
+        """This execution as stored (``ml.Storage(...).get(...)``): results, records, ``to_pandas()``."""
+        from machinable.storage import Storage
+
+        return Storage(self.location).get(self.folder or self.id)
+
+    def to_records(
+        self, k: str | None = None, status: Any = None, histories: bool = False
+    ) -> list[dict[str, Any]]:
+        """One flat dict per trial (``execution_id``, ``node_id``, ``status``, ``config.*``, final metrics)."""
+        return self.stored().to_records(k, status, histories)
+
+    def to_pandas(self, k: str | None = None, status: Any = None, histories: bool = False) -> Any:
+        """:meth:`to_records` as a pandas DataFrame (``pip install "machinable[pandas]"``)."""
+        return self.stored().to_pandas(k, status, histories)
+
     def attach(self, result: TrialResult) -> None:
         """Let ``result.store`` read the trial's stored objects from this execution's storage, lazily."""
         result._stored = _StoredHandle(self.location, self.folder, result.uid)

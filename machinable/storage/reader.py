@@ -284,6 +284,20 @@ class StoredExecution:
 
         return read_index(self)
 
+    def to_records(
+        self, k: str | None = None, status: Any = None, histories: bool = False
+    ) -> list[dict[str, Any]]:
+        """One flat dict per trial (per record row with ``histories=True``); see storage/frames.py."""
+        from machinable.storage.frames import execution_records
+
+        return execution_records(self, k=k, status=status, histories=histories)
+
+    def to_pandas(self, k: str | None = None, status: Any = None, histories: bool = False) -> Any:
+        """:meth:`to_records` as a pandas DataFrame (``pip install "machinable[pandas]"``)."""
+        from machinable.storage.frames import data_frame
+
+        return data_frame(self.to_records(k, status, histories))
+
     def code_zip(self) -> bytes | None:
         """The code backup's bytes, None when the execution has none."""
         try:
@@ -399,6 +413,18 @@ class Storage:
             if name.startswith(f"{execution_id}-") and (suffix := name[len(execution_id) + 1 :]).isdigit()
         ]
         return f"{execution_id}-{max(reruns)}"
+
+    def to_records(
+        self, k: str | None = None, status: Any = None, histories: bool = False
+    ) -> list[dict[str, Any]]:
+        """The rows of every stored execution, newest first (see :meth:`StoredExecution.to_records`)."""
+        return [row for stored in self.executions() for row in stored.to_records(k, status, histories)]
+
+    def to_pandas(self, k: str | None = None, status: Any = None, histories: bool = False) -> Any:
+        """:meth:`to_records` as a pandas DataFrame (``pip install "machinable[pandas]"``)."""
+        from machinable.storage.frames import data_frame
+
+        return data_frame(self.to_records(k, status, histories))
 
     def __iter__(self) -> Iterator[StoredExecution]:
         return iter(self.executions())
