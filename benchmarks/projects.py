@@ -4,6 +4,8 @@
   package, 100 component classes each), every one with a nested default configuration, a named version and
   ``@ml.parametrize`` over 10 learning rates: 10,000 trials when the project is collected.
 * ``trivial``: ``noop`` (one record row, the floor writes the same row) and ``rows`` (ten record rows).
+* ``results``: ``fit``, one record row (``loss``, ``acc``) per trial, parametrized over 10 learning rates, so
+  that the results table of its repeats has 10 rows (the ``results`` group reads what it stored).
 """
 
 from __future__ import annotations
@@ -112,6 +114,37 @@ def trivial_project(root: Path) -> Path:
                             self.record["i"] = i
                             self.record["loss"] = 1.0 / (i + 1)
                             self.record.save()
+            """,
+        },
+    )
+
+
+# The learning rates of ``fit``: a results table groups a task's trials into this many configurations.
+FIT_RATES = 10
+
+
+def results_project(root: Path) -> Path:
+    """``fit``: a trivial one-row component over 10 learning rates (``repeat(n)`` gives 10 x n trials)."""
+    rates = ", ".join(repr(round(0.1 / 2**k, 6)) for k in range(FIT_RATES))
+    return _write(
+        root,
+        {
+            "machinable.yaml": """
+                components:
+                  - fit:
+                      lr: 0.1
+                      width: 8
+                      data: {name: mnist, batch_size: 32}
+            """,
+            "fit.py": f"""
+                import machinable as ml
+
+                @ml.parametrize("lr", [{rates}])
+                class Fit(ml.Component):
+                    def on_execute(self):
+                        self.record["loss"] = self.config.lr * (1 + self.seed % 7)
+                        self.record["acc"] = 1.0 - self.config.lr
+                        self.record.save()
             """,
         },
     )

@@ -2,10 +2,11 @@
 
     python benchmarks/run.py [--quick] [--runs N] [--only NAME[,NAME...]] [--json PATH]
 
-Groups (``--only``): ``import``, ``collect``, ``sweep``, ``trivial``, ``disk``, ``engines``. The synthetic projects are
-written to a temporary folder (``benchmarks/projects.py``); each run of a workload is a new interpreter
-(``benchmarks/workloads.py``), so no cache of one run helps the next. The table shows each median beside its
-target; the exit code is 1 when a target is missed, 3 when a workload failed (2: a usage error).
+Groups (``--only``): ``import``, ``collect``, ``sweep``, ``trivial``, ``disk``, ``engines``, ``results``. The
+synthetic projects are written to a temporary folder (``benchmarks/projects.py``); each run of a workload is a
+new interpreter (``benchmarks/workloads.py``), so no cache of one run helps the next. The table shows each
+median beside its target; the exit code is 1 when a target is missed, 3 when a workload failed (2: a usage
+error).
 
 Figures, and how each is taken:
 
@@ -24,6 +25,18 @@ Figures, and how each is taken:
 * ``engines``: 4 CPU-bound ~1 s trials on ``local``, ``process:2`` and ``ray`` (num_cpus=2; Ray's start not
   counted): speed-up = local / engine; per-trial overhead = trivial trials one at a time on ``process:1`` and
   ``ray`` minus ``local``, per trial (``benchmarks/engines.py`` has the projects and timing).
+* ``results`` (reading stored results): the executions are made once per group by ``ml.execute`` of a
+  trivial one-row component (``fit``, benchmarks/projects.py) on local disk (``workloads.results_storage``;
+  the 100 executions are one execution of 1,000 trials copied 99 times under new ids, its trial folders
+  linked). ``show``: one
+  execution of 10,000 trials, timed inside the process: ``Storage(dir).get(id).results()`` + the grouped
+  results table (``machinable.reporting.results.table``; ``to_records()`` where it does not exist); the floor
+  reads and parses one JSON Lines file of 10,000 lines (the execution's ``index.jsonl``); the wall time of
+  ``machinable show ID --storage DIR`` is a note. ``to_pandas``: ``ml.Storage(dir).to_pandas()`` over 100
+  executions x 1,000 trials (pandas imported before the clock); the floor parses the 100 ``index.jsonl``
+  files into one DataFrame. ``show on S3``: the same as ``show``, from a moto S3 server the workload starts on
+  127.0.0.1 (the files are put into it untimed); the floor is one GET of the ``index.jsonl`` and parsing it;
+  ``machinable show`` on S3 is a note (first run only, cut off after 60 s).
 """
 
 from __future__ import annotations
@@ -48,7 +61,7 @@ sys.path.insert(0, str(HERE))
 
 import projects  # noqa: E402
 
-GROUPS = ("import", "collect", "sweep", "trivial", "disk", "engines")
+GROUPS = ("import", "collect", "sweep", "trivial", "disk", "engines", "results")
 # Imported by ``import machinable`` = a target missed (DESIGN.md §7: no ray, fsspec backends, numpy).
 FORBIDDEN = ("ray", "numpy", "torch", "pandas", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "boto3")
 FORBIDDEN_PREFIXES = ("fsspec.implementations",)
@@ -322,6 +335,139 @@ def _ray_note(speed: list[dict[str, Any]]) -> str:
     return f" (next run {again:.2f} s); not counted: ray.init {init:.1f} s + its workers {workers:.1f} s"
 
 
+def _cli() -> list[str]:
+    # The console script beside this interpreter: a version manager's shim (pyenv) would add its own start-up.
+    script = Path(sys.executable).with_name("machinable")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "machinable"]
+
+
+def _try_wall(command: list[str], cwd: Path) -> float | str:
+    """Wall time of ``command``, or why it failed (a note must not fail the group)."""
+    try:
+        return wall(command, cwd)
+    except WorkloadError as exc:
+        return str(exc).strip().splitlines()[-1][:120]
+
+
+def _wall_note(label: str, walls: list[float | str]) -> str:
+    times = [w for w in walls if isinstance(w, float)]
+    if times:
+        return f"{label}: {median(times):.2f} s wall"
+    return f"{label} failed: {walls[0] if walls else 'not run'}"
+
+
+def _ratio(value: float, floor: list[float]) -> str:
+    return f"machinable / floor = {value / median(floor):.1f}"
+
+
+SHOW_TRIALS, FRAME_EXECUTIONS, FRAME_TRIALS = 10_000, 100, 1000
+
+
+def bench_results(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    root = projects.results_project(tmp / "results-project")
+    one = tmp / "results-one"
+    made = child("results_storage", root, one, SHOW_TRIALS, cwd=tmp)
+    [execution_id] = made["ids"]
+    many = tmp / "results-many"
+    copied = child("results_storage", root, many, FRAME_TRIALS, FRAME_EXECUTIONS, cwd=tmp)
+
+    shows, floors, walls = [], [], []
+    for _ in range(runs):
+        shows.append(child("show", one, execution_id, cwd=tmp))
+        floors.append(child("jsonl_floor", one / execution_id / "index.jsonl", cwd=tmp)["seconds"])
+        walls.append(_try_wall([*_cli(), "show", execution_id, "--storage", str(one)], tmp))
+    for r in shows:
+        if r["trials"] != SHOW_TRIALS:
+            raise WorkloadError(f"show read {r['trials']} trials, expected {SHOW_TRIALS}")
+    show_value = median([r["seconds"] for r in shows])
+    computed = "table" if shows[0]["table"] else "to_records()"
+
+    frames, frame_floors = [], []
+    for _ in range(runs):
+        frames.append(child("frames", many, cwd=tmp))
+        frame_floors.append(child("frames_floor", many, cwd=tmp)["seconds"])
+    expected = FRAME_EXECUTIONS * FRAME_TRIALS
+    for r in frames:
+        if (r["rows"], r["executions"]) != (expected, FRAME_EXECUTIONS):
+            raise WorkloadError(f"to_pandas gave {r['rows']} rows of {r['executions']} executions")
+    frame_value = median([r["seconds"] for r in frames])
+
+    s3 = [child("show_s3", one, execution_id, "1" if n == 0 else "0", cwd=tmp) for n in range(runs)]
+    s3_value = median([r["seconds"] for r in s3])
+    s3_floor = [r["floor"] for r in s3]
+    s3_cli = s3[0]["cli"]
+    s3_note = (
+        f"`machinable show ID --storage s3://...`: {s3_cli:.2f} s wall (one run)"
+        if s3_cli is not None
+        else f"`machinable show` on S3: {s3[0]['cli_error']}"
+    )
+    return [
+        Figure(
+            "show",
+            "show: results of 1 execution x 10,000 trials, local disk",
+            show_value,
+            "s",
+            "< 1 s",
+            show_value < 1.0,
+            [r["seconds"] for r in shows],
+            f"results() {median([r['read'] for r in shows]):.2f} s + {computed}; "
+            f"to_records() {median([r['to_records'] for r in shows]):.2f} s; "
+            + _wall_note("`machinable show ID --storage DIR`", walls),
+        ),
+        Figure(
+            "show-floor",
+            "  floor: read + parse one JSON Lines file of 10,000 lines",
+            median(floors),
+            "s",
+            "",
+            None,
+            floors,
+            _ratio(show_value, floors),
+        ),
+        Figure(
+            "to-pandas",
+            "to_pandas(): 100 executions x 1,000 trials, local disk",
+            frame_value,
+            "s",
+            "< 3 s",
+            frame_value < 3.0,
+            [r["seconds"] for r in frames],
+            f"{frames[0]['rows']:,} rows x {frames[0]['columns']} columns; setup: 1 execution "
+            f"{copied['execute_seconds']:.1f} s + {FRAME_EXECUTIONS - 1} copies {copied['copy_seconds']:.1f} s",
+        ),
+        Figure(
+            "to-pandas-floor",
+            "  floor: parse 100 index.jsonl files into one DataFrame",
+            median(frame_floors),
+            "s",
+            "",
+            None,
+            frame_floors,
+            _ratio(frame_value, frame_floors),
+        ),
+        Figure(
+            "show-s3",
+            "show: results of 1 execution x 10,000 trials, S3 (moto)",
+            s3_value,
+            "s",
+            "< 10 s",
+            s3_value < 10.0,
+            [r["seconds"] for r in s3],
+            f"results() {median([r['read'] for r in s3]):.2f} s + {computed}; " + s3_note,
+        ),
+        Figure(
+            "show-s3-floor",
+            "  floor: one GET of the 10,000-line index.jsonl + parse",
+            median(s3_floor),
+            "s",
+            "",
+            None,
+            s3_floor,
+            _ratio(s3_value, s3_floor),
+        ),
+    ]
+
+
 BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "import": bench_import,
     "collect": bench_collect,
@@ -329,6 +475,7 @@ BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "trivial": bench_trivial,
     "disk": bench_disk,
     "engines": bench_engines,
+    "results": bench_results,
 }
 
 

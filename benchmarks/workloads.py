@@ -166,7 +166,273 @@ def overhead(trials: str = "200") -> dict[str, Any]:
     return {name: seconds / n * 1000 for name, seconds in per.items()}
 
 
-WORKLOADS = {f.__name__: f for f in (collect, sweep, trivial, disk, floor, speedup, overhead)}
+# -- results: reading what was stored (``show``, ``to_pandas``) ---------------------------------------------
+
+
+def results_storage(project: str, storage: str, trials: str, copies: str = "1") -> dict[str, Any]:
+    """Setup of the ``results`` group, not a figure: the executions its figures read, on local disk.
+
+    ``ml.execute`` runs ``trials`` trials of ``fit`` (benchmarks/projects.py: one record row each) once, seed
+    42. With ``copies`` > 1 the execution's folder is then copied ``copies - 1`` times under new execution ids
+    (the ids of seeds 1001, 1002, ...) instead of running ``ml.execute`` again (100 executions x 1,000 trials
+    would take ~100 s). A copy is a new folder: ``execution.json`` written anew with the copy's ``id``,
+    ``seed``, ``started`` (one second earlier per copy, so that the order is fixed) and the plan's
+    ``execution_id``; ``index.jsonl`` and ``code.zip`` hard-linked; each trial folder a symbolic link to the
+    original's (reading results never opens them: rows come from ``execution.json`` and ``index.jsonl``; and
+    deleting 300,000 copied trial files took ~50 s on the reference machine's disk, 99,000 links < 1 s).
+    """
+    import machinable as ml
+    from machinable import ids
+
+    sys.path.insert(0, str(HERE))
+    import projects
+
+    task = ml.Task().component("fit").repeat(int(trials) // projects.FIT_RATES)
+    start = time.perf_counter()
+    execution = ml.execute(task, storage=storage, seed=42, engine="local", project=project, echo=False)
+    made = time.perf_counter() - start
+    _check(execution)
+    source = Path(storage) / execution.folder
+    info = json.loads((source / "execution.json").read_text())
+    folders = [execution.folder]
+    start = time.perf_counter()
+    for n in range(1, int(copies)):
+        seed = 1000 + n
+        new_id = ids.execution_id(seed)
+        target = Path(storage) / new_id
+        target.mkdir()
+        for entry in os.scandir(source):
+            if entry.is_dir():
+                os.symlink(os.path.abspath(entry.path), target / entry.name, target_is_directory=True)
+            elif entry.name != "execution.json":
+                os.link(entry.path, target / entry.name)
+        plan = [{**spec, "execution_id": new_id} for spec in info.get("plan") or []]
+        started = info["started"] - n
+        copy = {**info, "id": new_id, "seed": seed, "started": started, "plan": plan}
+        (target / "execution.json").write_text(json.dumps(copy))
+        folders.append(new_id)
+    return {
+        "ids": folders,
+        "trials": len(execution.trials),
+        "execute_seconds": made,
+        "copy_seconds": time.perf_counter() - start,
+    }
+
+
+def _results_table() -> Any:
+    """``machinable.reporting.results.table`` (the grouped table ``show`` prints); None if there is none."""
+    try:
+        from machinable.reporting.results import table
+    except ImportError:
+        return None
+    return table
+
+
+def _read_results(target: Any, execution_id: str) -> dict[str, Any]:
+    """What ``machinable show ID`` computes, timed: ``StoredExecution.results()`` and the grouped results
+    table (``to_records()`` where there is no table); ``to_records()`` is also timed on its own."""
+    from machinable.storage import Storage
+
+    table = _results_table()
+    start = time.perf_counter()
+    stored = Storage(target).get(execution_id)
+    entries = stored.results()
+    read = time.perf_counter() - start
+    rows = len(table(entries).rows) if table is not None else len(stored.to_records())
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    records = Storage(target).get(execution_id).to_records()
+    records_seconds = time.perf_counter() - start
+    if len(entries) != len(records) or any(e.get("status") != "passed" for e in entries):
+        raise SystemExit(f"expected {len(records)} passed trials, read {len(entries)}")
+    return {
+        "seconds": seconds,
+        "read": read,
+        "trials": len(entries),
+        "rows": rows,
+        "table": table is not None,
+        "to_records": records_seconds,
+    }
+
+
+def show(storage: str, execution_id: str) -> dict[str, Any]:
+    """``show`` of one execution on local disk (see :func:`_read_results`)."""
+    import machinable  # noqa: F401  (imported before the clock starts)
+
+    return _read_results(storage, execution_id)
+
+
+def jsonl_floor(path: str) -> dict[str, Any]:
+    """The floor of ``show``: read one JSON Lines file (the execution's ``index.jsonl``), parse each line."""
+    start = time.perf_counter()
+    with open(path, "rb") as f:
+        rows = [json.loads(line) for line in f.read().splitlines() if line]
+    return {"seconds": time.perf_counter() - start, "lines": len(rows)}
+
+
+def frames(storage: str) -> dict[str, Any]:
+    """``ml.Storage(storage).to_pandas()`` over every execution of the storage."""
+    import pandas  # noqa: F401  (imported before the clock starts, as a notebook would have it)
+
+    import machinable as ml
+
+    start = time.perf_counter()
+    frame = ml.Storage(storage).to_pandas()
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "rows": len(frame),
+        "columns": len(frame.columns),
+        "executions": int(frame["execution_id"].nunique()),
+    }
+
+
+def frames_floor(storage: str) -> dict[str, Any]:
+    """The floor of ``to_pandas``: parse each execution's ``index.jsonl``; one DataFrame of all lines."""
+    import pandas
+
+    start = time.perf_counter()
+    rows = []
+    for name in sorted(os.listdir(storage)):
+        path = os.path.join(storage, name, "index.jsonl")
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                rows += [{"execution_id": name, **json.loads(line)} for line in f.read().splitlines() if line]
+    frame = pandas.DataFrame(rows)
+    return {"seconds": time.perf_counter() - start, "rows": len(frame)}
+
+
+S3_BUCKET, S3_KEY, S3_SECRET, S3_REGION = "machinable-bench", "bench-key", "bench-secret", "us-east-1"
+
+
+def _seed_s3(endpoint: str, folder: Path, prefix: str) -> int:
+    """Put every file of ``folder`` under ``prefix/<folder name>/`` in the bucket: straight into the moto
+    server's backend in this process (30,000 PUTs over HTTP would take ~2 min); over HTTP if that fails."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name=S3_REGION,
+    )
+    client.create_bucket(Bucket=S3_BUCKET)
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    keys = [f"{prefix}/{folder.name}/{p.relative_to(folder).as_posix()}" for p in files]
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        put = backend.put_object
+        for path, key in zip(files, keys, strict=True):
+            put(S3_BUCKET, key, path.read_bytes())
+    except (ImportError, KeyError, AttributeError):
+        for path, key in zip(files, keys, strict=True):
+            client.put_object(Bucket=S3_BUCKET, Key=key, Body=path.read_bytes())
+    return len(files)
+
+
+def show_s3(storage: str, execution_id: str, cli: str = "0", timeout: str = "60") -> dict[str, Any]:
+    """``show`` of one execution on S3: a moto server started here on 127.0.0.1 (as tests/fixtures_s3.py
+    does), the local execution ``storage/execution_id`` put into it (not timed), then read over HTTP as on
+    local disk (:func:`_read_results`). The floor: one GET of the execution's ``index.jsonl`` (boto3), its
+    lines parsed. ``cli='1'``: also the wall time of ``machinable show ID --storage s3://...`` (its own
+    process, configured through the AWS environment variables); None, with ``cli_error``, when it takes longer
+    than ``timeout`` seconds or fails."""
+    import socket
+    import subprocess
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    import machinable  # noqa: F401  (imported before the clock starts)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        objects = _seed_s3(endpoint, Path(storage) / execution_id, "results")
+        target = {
+            "url": f"s3://{S3_BUCKET}/results",
+            "endpoint_url": endpoint,
+            "key": S3_KEY,
+            "secret": S3_SECRET,
+            "client_kwargs": {"region_name": S3_REGION},
+        }
+        figures = _read_results(target, execution_id)
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_SECRET,
+            region_name=S3_REGION,
+        )
+        client.head_bucket(Bucket=S3_BUCKET)  # the floor's connection is made before its clock starts
+        start = time.perf_counter()
+        body = client.get_object(Bucket=S3_BUCKET, Key=f"results/{execution_id}/index.jsonl")["Body"].read()
+        lines = [json.loads(line) for line in body.splitlines() if line]
+        floor_seconds = time.perf_counter() - start
+        wall, cli_error = None, ""
+        if cli == "1":
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MACHINABLE_MODE"}
+            env.update(
+                AWS_ACCESS_KEY_ID=S3_KEY,
+                AWS_SECRET_ACCESS_KEY=S3_SECRET,
+                AWS_DEFAULT_REGION=S3_REGION,
+                AWS_ENDPOINT_URL=endpoint,
+            )
+            script = Path(sys.executable).with_name("machinable")
+            command = [str(script)] if script.exists() else [sys.executable, "-m", "machinable"]
+            command += ["show", execution_id, "--storage", target["url"]]
+            start = time.perf_counter()
+            try:
+                done = subprocess.run(command, env=env, capture_output=True, timeout=float(timeout))
+            except subprocess.TimeoutExpired:
+                cli_error = f"over {float(timeout):.0f} s"
+            else:
+                wall = time.perf_counter() - start
+                if done.returncode != 0:
+                    wall, cli_error = None, f"exit {done.returncode}: {_last_line(done.stderr)}"
+    finally:
+        server.stop()
+    return {
+        **figures,
+        "floor": floor_seconds,
+        "floor_lines": len(lines),
+        "objects": objects,
+        "cli": wall,
+        "cli_error": cli_error,
+    }
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+WORKLOADS = {
+    f.__name__: f
+    for f in (
+        collect,
+        sweep,
+        trivial,
+        disk,
+        floor,
+        speedup,
+        overhead,
+        results_storage,
+        show,
+        jsonl_floor,
+        frames,
+        frames_floor,
+        show_s3,
+    )
+}
 
 
 def main(argv: list[str]) -> None:

@@ -112,7 +112,7 @@ def read_index(stored: StoredExecution) -> list[dict[str, Any]]:
         if isinstance(info, dict) and "uid" in info
     }
     uids = [uid for uid in stored.info.get("trials") or [] if isinstance(uid, str)] or list(lines)
-    unsure = _resumed_unfinished(stored)
+    unsure = _resumed_unfinished(stored, plan)
     entries = []
     for uid in uids:
         entry = lines.get(uid)
@@ -148,10 +148,17 @@ def _lines(stored: StoredExecution) -> dict[str, dict[str, Any]] | None:
     return {row["uid"]: row for row in parse_jsonl(data, path) if isinstance(row.get("uid"), str)}
 
 
-def _resumed_unfinished(stored: StoredExecution) -> set[str]:
-    """The uids of trials a resume started but did not see end (it was killed): their index lines may be old."""
+def _resumed_unfinished(stored: StoredExecution, plan: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """The uids of trials a resume started but did not see end (it was killed): their index lines may be old.
+
+    A ``"resumed"`` entry names its trials by node id (``"trials"``, replay/destinations.py); they are mapped to
+    uids through the plan (a node id not in the plan is taken as a uid, and ``"uids"`` is read as it is)."""
     pending: set[str] = set()
+    by_node = {info.get("node_id"): uid for uid, info in plan.items()}
     for entry in stored.info.get("resumed") or []:
         if isinstance(entry, dict) and entry.get("finished") is None:
-            pending.update(entry.get("uids") or [])
+            pending.update(uid for uid in entry.get("uids") or [] if isinstance(uid, str))
+            for node_id in entry.get("trials") or []:
+                if isinstance(node_id, str):
+                    pending.add(by_node.get(node_id, node_id))
     return pending
