@@ -10,7 +10,9 @@ record row. Rows come from the execution's index (storage/index.py), so no trial
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from machinable.errors import UsageError
@@ -58,15 +60,16 @@ def execution_records(
 ) -> list[dict[str, Any]]:
     """The rows of one stored execution (module docstring), filtered by a ``-k`` expression over node ids and
     keywords and by status (one or several of passed, failed, crashed, interrupted, running, not started)."""
-    entries = select(stored.results(), k, status)
-    rows = []
-    for entry in entries:
-        base = entry_row(stored.id, entry)
-        if not histories:
-            rows.append({**base, **(entry.get("metrics") or {}).get("last", {})})
-            continue
-        for step, record in enumerate(stored.trial_at(entry["uid"]).records):
-            rows.append({**base, "step": step, **record})
+    with gc_paused():
+        entries = select(stored.results(), k, status)
+        rows = []
+        for entry in entries:
+            base = entry_row(stored.id, entry)
+            if not histories:
+                rows.append({**base, **(entry.get("metrics") or {}).get("last", {})})
+                continue
+            for step, record in enumerate(stored.trial_at(entry["uid"]).records):
+                rows.append({**base, "step": step, **record})
     return rows
 
 
@@ -112,3 +115,17 @@ def data_frame(rows: list[dict[str, Any]]) -> Any:
             'to_pandas() needs pandas: pip install "machinable[pandas]" (or use .to_records() for plain dicts)'
         ) from None
     return pandas.DataFrame(rows)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Reading many executions builds hundreds of thousands of small dicts, which keeps triggering Python's
+    cyclic garbage collector over all of them (it costs half the time of a 100 x 1,000-trial read); the rows
+    hold no cycles, so collection waits until they are built."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -418,7 +418,10 @@ class Storage:
         self, k: str | None = None, status: Any = None, histories: bool = False
     ) -> list[dict[str, Any]]:
         """The rows of every stored execution, newest first (see :meth:`StoredExecution.to_records`)."""
-        return [row for stored in self.executions() for row in stored.to_records(k, status, histories)]
+        from machinable.storage.frames import gc_paused
+
+        with gc_paused():
+            return [row for stored in self.executions() for row in stored.to_records(k, status, histories)]
 
     def to_pandas(self, k: str | None = None, status: Any = None, histories: bool = False) -> Any:
         """:meth:`to_records` as a pandas DataFrame (``pip install "machinable[pandas]"``)."""
