@@ -19,7 +19,13 @@ from machinable.config.project import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
-PAGES = {"configuration.md": None, "tasks.md": EXAMPLE, "components.md": EXAMPLE, "architecture.md": EXAMPLE}
+PAGES = {
+    "configuration.md": None,
+    "tasks.md": EXAMPLE,
+    "components.md": EXAMPLE,
+    "architecture.md": EXAMPLE,
+    "results.md": EXAMPLE,
+}
 FENCE = re.compile(r"^```(\w+)[ \t]*(\S*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import machinable as ml
-from machinable.plugins import default_plugin_manager
+from machinable.plugins import create_plugin_manager
 from machinable.storage import Storage
 from machinable.storage.index import INDEX_JSONL, read_index, rebuild_index
 
@@ -99,9 +99,8 @@ def test_a_line_is_appended_as_each_trial_ends(project, results):
         def machinable_trial_result(self, session, execution, result):
             seen.append((result.uid, [line["uid"] for line in _lines(results, execution.folder)]))
 
-    pm = default_plugin_manager()
-    pm.register(Watch())
-    execution = _run(project, results, plugins=pm)
+    # A plugin manager of its own: registered on the shared default one, Watch would see every later test's run.
+    execution = _run(project, results, plugins=create_plugin_manager(plugins=[Watch()]))
     uids = [t.uid for t in execution.trials]
     # When a trial's result is reported, its line (and the lines of every trial before it) is in the file.
     assert seen == [(uid, uids[: n + 1]) for n, uid in enumerate(uids)]

@@ -53,6 +53,11 @@ def stored(tmp_path, monkeypatch):
         json.dumps({"outcome": "running", "started": stale, "heartbeat": stale, "host": "elsewhere"})
     )
     shutil.rmtree(folder / trials["fit[lr=0.5]"].uid)
+    # Neither trial ended, so neither has a line in the execution's index (show counts from the index).
+    gone = {trials["fit[lr=0.1]"].uid, trials["fit[lr=0.5]"].uid}
+    index = folder / "index.jsonl"
+    lines = [line for line in index.read_text().splitlines() if json.loads(line)["uid"] not in gone]
+    index.write_text("".join(f"{line}\n" for line in lines))
     return results, first.id, second.id
 
 
@@ -75,16 +80,35 @@ def test_without_an_id_show_lists_executions_newest_first_with_status_counts(sto
     assert older[0] == first and older[1] == "sweep" and older[4:] == ["3", "2", "1", "0", "0"]
 
 
-def test_with_an_id_show_lists_trials_with_status_seed_config_and_last_record_values(stored, capsys):
+def test_with_an_id_show_lists_one_row_per_configuration_and_the_failures_below(stored, capsys):
     results, first, _ = stored
     code, out, _ = _show(capsys, first, "--storage", str(results))
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith(f"execution {first} (seed ") and "'sweep'" in lines[0]
     assert lines[1] == "3 trials: 2 passed, 1 failed"
-    # Only lr differs between the trials: width and data.name are left out; loss and step are record columns.
-    assert lines[2].split() == ["NODE", "ID", "STATUS", "SEED", "lr", "loss", "step"]
-    rows = [line.split() for line in lines[3:]]
+    # Only lr differs between the configurations: width and data.name are shown once, above the table.
+    assert lines[2] == "common: component=fit width=3 data.name=mnist"
+    assert lines[3].split() == ["lr", "N", "FAILED", "loss", "step"]
+    rows = [line.split() for line in lines[4:7]]
+    # One trial per configuration: its value alone; the failed trial's configuration has no passed trial.
+    assert rows == [
+        ["0.1", "1", "0", "0.0333333", "2"],
+        ["0.5", "1", "0", "0.166667", "2"],
+        ["0.9", "1", "1", "-", "-"],
+    ]
+    assert lines[7:] == ["FAILED fit[lr=0.9] - ValueError: diverged"]
+
+
+def test_no_group_lists_trials_with_status_seed_config_and_last_record_values(stored, capsys):
+    """The per-trial table (show ID before results were grouped) is ``--no-group``."""
+    results, first, _ = stored
+    code, out, _ = _show(capsys, first, "--no-group", "--storage", str(results))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1] == "3 trials: 2 passed, 1 failed"
+    assert lines[3].split() == ["NODE", "ID", "STATUS", "SEED", "lr", "loss", "step"]
+    rows = [line.split() for line in lines[4:7]]
     seeds = {t.node_id: t.seed for t in ml.Storage(str(results)).get(first).trials}
     assert rows == [
         ["fit[lr=0.1]", "passed", str(seeds["fit[lr=0.1]"]), "0.1", "0.0333333", "2"],
@@ -95,12 +119,13 @@ def test_with_an_id_show_lists_trials_with_status_seed_config_and_last_record_va
 
 def test_a_stale_running_trial_shows_as_crashed_and_a_missing_one_as_not_started(stored, capsys):
     results, _, second = stored
-    code, out, _ = _show(capsys, second, "--storage", str(results))
+    code, out, _ = _show(capsys, second, "--no-group", "--storage", str(results))
     assert code == 0
     assert out.splitlines()[1] == "3 trials: 1 failed, 1 crashed, 1 not started"
-    by_node = {line.split()[0]: line for line in out.splitlines()[3:]}
+    by_node = {line.split()[0]: line for line in out.splitlines()[4:7]}
     assert " crashed " in by_node["fit[lr=0.1]"]
     assert " not started " in by_node["fit[lr=0.5]"]
+    assert "CRASHED fit[lr=0.1] - its process stopped (no heartbeat)" in out.splitlines()
 
 
 def test_json_output_is_machine_readable(stored, capsys):
@@ -113,11 +138,20 @@ def test_json_output_is_machine_readable(stored, capsys):
         "id": first, "folder": first, "name": "sweep", "started": None, "finished": None,
         "trials": 3, "passed": 2, "failed": 1, "crashed": 0, "other": 0,
     }  # fmt: skip
-    code, out, _ = _show(capsys, first, "--storage", str(results), "--json")
-    trials = json.loads(out)["trials"]
+    # With an id: a list of objects, one per trial with --no-group (flattened configuration keys).
+    code, out, _ = _show(capsys, first, "--storage", str(results), "--json", "--no-group")
+    trials = json.loads(out)
     assert trials[2]["status"] == "failed" and trials[2]["error"] == "ValueError: diverged"
-    assert trials[0]["config"] == {"width": 3, "data": {"name": "mnist"}, "lr": 0.1}
-    assert trials[0]["last"] == {"loss": pytest.approx(0.1 / 3), "step": 2}
+    assert {k: trials[0][k] for k in ("component", "width", "data.name", "lr")} == {
+        "component": "fit", "width": 3, "data.name": "mnist", "lr": 0.1,
+    }  # fmt: skip
+    assert trials[0]["loss"] == pytest.approx(0.1 / 3) and trials[0]["step"] == 2
+    # --json is --format json: one object per configuration, a metric as mean, std and count.
+    code, out, _ = _show(capsys, first, "--storage", str(results), "--format", "json")
+    rows = json.loads(out)
+    assert [(r["lr"], r["n"], r["failed"]) for r in rows] == [(0.1, 1, 0), (0.5, 1, 0), (0.9, 1, 1)]
+    assert rows[0]["loss"] == {"mean": pytest.approx(0.1 / 3), "std": None, "n": 1}
+    assert rows[2]["loss"] == {"mean": None, "std": None, "n": 0}
 
 
 def test_an_unknown_id_is_a_usage_error_that_names_recent_executions(stored, capsys):
