@@ -12,8 +12,8 @@ this order for ``ml.execute``, the command, ``resume``, ``reproduce`` and ``--ch
     [command only]  addoption -> configure
     sessionstart
     collection                      collectreport*, collect_modifyitems, deselected*, collection_finish
-    runtrials                       execution_start, (trial_protocol in the worker, trial_result)*,
-                                    execution_finish
+    runtrials                       execution_start, (trial_protocol in the worker, trial_progress*,
+                                    trial_result)*, execution_finish
     sessionfinish
     [command only]  terminal_summary (from the terminal reporter) -> unconfigure
 
@@ -178,6 +178,31 @@ def machinable_trial_protocol(spec: TrialSpec, context: TrialContext) -> TrialRe
     :param context: the execution id, the storage writer, the fixture manager and whether output is echoed.
 
     Called where the trial runs (controller or worker). ``machinable_conf.py``: yes (workers load it by name).
+    """
+
+
+@hookspec
+def machinable_trial_progress(
+    session: Session, execution: Execution, spec: TrialSpec, row: dict[str, Any]
+) -> None:
+    """A running trial saved a record row (``self.record.save()``, an iteration's row, a function's result).
+
+    For live displays (the terminal's ``-v`` shows each running trial's latest values). Throttled: at most
+    ~4 calls a second per trial, each with the row just saved (the latest), so rows may be skipped and the
+    last rows of a trial may never come here; the stored records are complete and ``machinable_trial_result``
+    carries all of them. Never called after the trial's ``machinable_trial_result``. Rows of the trial's
+    default record only (not named scopes).
+
+    Workers send rows to the controller only when some plugin implements this hook: without one, nothing is
+    sent and a trial pays nothing for it.
+
+    :param session: the session that runs the trial.
+    :param execution: its execution.
+    :param spec: the running trial.
+    :param row: the saved row as stored (JSON values), with machinable's ``_time`` (and ``_iteration``).
+
+    Called in the controller, for every engine (rows of trials in worker processes and Ray workers are sent
+    over), in the order they arrive. ``machinable_conf.py``: yes.
     """
 
 

@@ -3,7 +3,8 @@
 It opens the session's destination (the execution record), announces the execution, hands the selected trials
 to the engine, reports every result as it arrives (``machinable_trial_result``), stops early on ``-x`` /
 ``--maxfail``, keeps every finished result on Ctrl-C, and closes the execution. Engines run each trial through
-``machinable_trial_protocol`` where the trial runs.
+``machinable_trial_protocol`` where the trial runs; when a plugin implements ``machinable_trial_progress``,
+they also hand the running trials' record rows back (``RunContext.progress``), and the loop fires the hook.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from machinable.storage.index import result_entry
 from machinable.text import plural
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from machinable.execution.executions import Execution
     from machinable.execution.session import Session
     from machinable.storage import ExecutionWriter
@@ -33,6 +36,8 @@ def machinable_runtrials(session: Session) -> bool:
     specs = session.items
     session.pm.hook.machinable_execution_start(session=session, execution=execution, specs=specs)
     option = session.config.option
+    # Only when a plugin wants them do workers send record rows at all.
+    progress = _Progress(session, execution) if _wants_progress(session) else None
     context = RunContext(
         execution.id,
         session.location,
@@ -41,10 +46,11 @@ def machinable_runtrials(session: Session) -> bool:
         echo=bool(option.echo),
         timeout=option.timeout,
         pm=session.pm,
+        progress=progress,
     )
     order = {s.uid: i for i, s in enumerate(specs)}
     try:
-        _consume(session, execution, writer, session.engine.run(specs, context))
+        _consume(session, execution, writer, session.engine.run(specs, context), progress)
     finally:
         # Results are appended as they end and put in plan order once: sorting after every trial would make
         # long executions quadratic.
@@ -57,12 +63,37 @@ def machinable_runtrials(session: Session) -> bool:
     return True
 
 
+def _wants_progress(session: Session) -> bool:
+    return bool(session.pm.hook.machinable_trial_progress.get_hookimpls())
+
+
+class _Progress:
+    """``RunContext.progress``: fires ``machinable_trial_progress`` for a row of a trial that is still running
+    (a row that arrives after the trial's result is dropped)."""
+
+    def __init__(self, session: Session, execution: Execution) -> None:
+        self.session, self.execution = session, execution
+        self.hook = session.pm.hook.machinable_trial_progress
+        self.running = {s.uid: s for s in session.items}
+
+    def __call__(self, uid: str, row: dict[str, Any]) -> None:
+        spec = self.running.get(uid)
+        if spec is not None:
+            self.hook(session=self.session, execution=self.execution, spec=spec, row=row)
+
+
 def _consume(
-    session: Session, execution: Execution, writer: ExecutionWriter, stream: Iterator[TrialResult]
+    session: Session,
+    execution: Execution,
+    writer: ExecutionWriter,
+    stream: Iterator[TrialResult],
+    progress: _Progress | None = None,
 ) -> None:
     """Report each result of ``stream``; Ctrl-C marks the execution interrupted and keeps what finished."""
 
     def report(result: TrialResult) -> None:
+        if progress is not None:
+            progress.running.pop(result.uid, None)
         if result.files is not None:  # a worker's memory-storage files come into this process's storage
             writer.import_trial(result.uid, result.files)
             result.files = None

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import traceback
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
 
 HOST = socket.gethostname()
 _LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+# Seconds between two progress rows of one trial: at most ~4 a second reach the controller.
+PROGRESS_INTERVAL = 0.25
+
+# ``progress(uid, row)``: a running trial saved ``row`` (see machinable_trial_progress)
+Progress = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -45,6 +51,35 @@ class TrialContext:
     echo: bool = True  # show the trial's stdout/stderr and log on the console as well as storing them
     ship_files: bool = False  # return the trial's folder with the result (memory storage in another process)
     targets: Targets = field(default_factory=dict)
+    # where saved record rows go while the trial runs (throttled); None: nowhere (no plugin wants them)
+    progress: Progress | None = None
+
+
+class _Throttled:
+    """A trial's record observer: hands the row being saved to ``progress(uid, row)`` when the last row it
+    handed on is at least ``PROGRESS_INTERVAL`` old, so the rows passed on are always the latest at the time;
+    rows in between are skipped (the stored records are complete)."""
+
+    __slots__ = ("progress", "uid", "last")
+
+    def __init__(self, progress: Progress, uid: str) -> None:
+        self.progress: Progress | None = progress
+        self.uid = uid
+        self.last = float("-inf")
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if self.progress is None or now - self.last < PROGRESS_INTERVAL:
+            return
+        self.last = now
+        try:
+            self.progress(self.uid, row)
+        except Exception as exc:  # showing progress must never fail the trial: stop showing it
+            self.progress = None
+            print(
+                f"machinable: progress of trial {self.uid} not shown: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
 
 
 def load_target(spec: TrialSpec, cache: Targets | None = None) -> Any:
@@ -202,7 +237,8 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
     tw.write_status(outcome="running", started=started, heartbeat=started, pid=os.getpid(), host=HOST)
     tw.start_heartbeat()
     flags = Flags(trial_flags(spec, env.execution_id))
-    record = Record(tw.record_writer("default"))
+    observer = _Throttled(env.progress, spec.uid) if env.progress is not None else None
+    record = Record(tw.record_writer("default"), observer)
     status, error = "passed", None
     interrupted: BaseException | None = None
     try:

@@ -5,7 +5,8 @@ component or task file (``.`` passed, ``F`` failed, ``C`` crashed, ``I`` interru
 with ``-v`` a line per trial; then the collection errors, the failures with their tracebacks and captured output,
 warnings, a short summary and the final ``N passed, M failed in X s`` line. ``--collect-only`` lists the trials
 (a tree, ``-q``: node ids, ``--json``: machine-readable). Colour follows ``--color``, ``NO_COLOR``,
-``FORCE_COLOR`` and whether the output is a terminal.
+``FORCE_COLOR`` and whether the output is a terminal. While trials run, ``live.py`` shows a progress bar on a
+terminal (and with ``-v`` the running trials' latest record values).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from machinable import __version__, ids
 from machinable.execution.options import ExitCode
 from machinable.hookspec import hookimpl
 from machinable.plugins import getgroup
+from machinable.reporting.live import start_live
 from machinable.reporting.terminalwriter import TerminalWriter, should_color
 from machinable.text import count_parts, first_line, plural, summary_line
 
@@ -211,6 +213,8 @@ class TerminalReporter:
             return
         self.total = len(specs)
         self.remaining = Counter(group_of(s.node_id) for s in specs)
+        if not (self.json or self.cfg):
+            start_live(self, session, self.total)
 
     @hookimpl
     def machinable_trial_result(self, session: Session, result: TrialResult) -> None:

@@ -14,6 +14,8 @@ from machinable.errors import UsageError
 from machinable.storage.encoding import dumps
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from machinable.storage.writer import RecordWriter
 
 # Columns machinable adds that differ on every run by nature (comparisons and tables leave them out).
@@ -22,14 +24,22 @@ TIMESTAMP_COLUMNS = frozenset({"_time"})
 
 @final
 class Record:
-    """The current row (a small dict-like) plus every saved row in :attr:`rows`."""
+    """The current row (a small dict-like) plus every saved row in :attr:`rows`.
 
-    __slots__ = ("writer", "rows", "_row")
+    ``observer``, if given, is called with each saved row as stored (the live progress of a running trial).
+    """
 
-    def __init__(self, writer: RecordWriter | None = None) -> None:
+    __slots__ = ("writer", "rows", "_row", "observer")
+
+    def __init__(
+        self,
+        writer: RecordWriter | None = None,
+        observer: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.writer = writer
         self.rows: list[dict[str, Any]] = []
         self._row: dict[str, Any] = {}
+        self.observer = observer
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._row[key] = value
@@ -84,6 +94,8 @@ class Record:
         # results read back, and mutating a saved value afterwards changes neither.
         saved: dict[str, Any] = json.loads(line)
         self.rows.append(saved)
+        if self.observer is not None:
+            self.observer(saved)
         return saved
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from machinable.components.fixtures import FixtureDef, FixtureManager
-    from machinable.execution.protocol import TrialContext
+    from machinable.execution.protocol import Progress, TrialContext
     from machinable.storage import ExecutionWriter, StorageLocation
     from machinable.trials import TrialResult, TrialSpec
 
@@ -30,12 +30,23 @@ class RunContext:
     # the session's plugin manager: engines run each trial through its machinable_trial_protocol hook, here
     # or (by the plugins' names, see machinable.plugins.plugin_refs) in their workers
     pm: pluggy.PluginManager | None = None
+    # ``progress(uid, row)``: called in this process with a running trial's saved record rows (throttled: at
+    # most ~4 a second per trial), or None when no plugin wants them; engines whose trials run elsewhere
+    # send the rows here (see machinable_trial_progress)
+    progress: Progress | None = None
 
     def trial_context(self, fixtures: FixtureManager, ship_files: bool = False) -> TrialContext:
         """What the trial protocol of this process needs (the local engine's; workers build their own)."""
         from machinable.execution.protocol import TrialContext
 
-        return TrialContext(self.execution_id, self.writer, fixtures, echo=self.echo, ship_files=ship_files)
+        return TrialContext(
+            self.execution_id,
+            self.writer,
+            fixtures,
+            echo=self.echo,
+            ship_files=ship_files,
+            progress=self.progress,
+        )
 
     def with_timeout(self, spec: TrialSpec) -> TrialSpec:
         """``spec`` with the execution's default timeout when it has none of its own."""

@@ -14,6 +14,7 @@ from machinable.trials import TrialResult, TrialSpec
 
 class LocalEngine(Engine):
     name = "local"
+    workers = 1  # trials at a time
 
     def run(self, specs: list[TrialSpec], context: RunContext) -> Iterator[TrialResult]:
         fixtures = FixtureManager(context.fixtures)

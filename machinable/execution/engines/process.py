@@ -38,6 +38,7 @@ from machinable.execution.engines.worker import (
     death_cause,
     keep_unreported,
     lost_result,
+    progress_sender,
     run,
     timeout_error,
 )
@@ -142,7 +143,9 @@ class _Pool:
                 ready = set(wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout))
                 for slot in busy:
                     if slot.conn in ready or slot.process.sentinel in ready:
-                        yield self._collect(slot)
+                        result = self._collect(slot)
+                        if result is not None:
+                            yield result
                     elif slot.deadline is not None and time.time() >= slot.deadline:
                         yield self._expire(slot)
         except (KeyboardInterrupt, StopExecution) as exc:
@@ -175,19 +178,27 @@ class _Pool:
                 f"{type(exc).__name__}: {exc}; define the component at module level (or use start_method='fork')"
             ) from None
 
-    def _collect(self, slot: _Slot) -> TrialResult:
-        """The result the worker sent, or a ``crashed`` result if it died without sending one."""
+    def _collect(self, slot: _Slot) -> TrialResult | None:
+        """The result the worker sent, None while its trial runs on (it sent progress rows, handed on here), or
+        a ``crashed`` result if it died without sending one."""
         spec = slot.spec
         assert spec is not None
-        result: TrialResult | None = None
-        try:
-            if slot.conn.poll():
-                result = slot.conn.recv()
-        except (EOFError, OSError):
-            result = None
-        if result is not None:
+        while True:
+            try:
+                ready = slot.conn.poll()
+                if not ready and slot.process.is_alive():
+                    return None
+                if not ready and not slot.conn.poll():  # dead; a last message may have come meanwhile
+                    break
+                message = slot.conn.recv()
+            except (EOFError, OSError):
+                break
+            if isinstance(message, tuple):  # ("progress", uid, row)
+                if self.context.progress is not None:
+                    self.context.progress(message[1], message[2])
+                continue
             slot.spec = slot.deadline = None
-            return result
+            return message
         slot.process.join(1.0)
         error = death_cause(slot.process.exitcode) + _fatal_traceback(slot.crash_file)
         self._replace(slot)
@@ -210,7 +221,13 @@ class _Pool:
         ours, theirs = self.mp.Pipe()
         process = self.mp.Process(
             target=_worker_main,
-            args=(theirs, self.specs if self.inherit else (), self.worker_context, crash_file),
+            args=(
+                theirs,
+                self.specs if self.inherit else (),
+                self.worker_context,
+                crash_file,
+                self.context.progress is not None,
+            ),
             name="machinable-worker",
             daemon=False,  # trials may start processes of their own (data loaders): daemons may not
         )
@@ -261,12 +278,15 @@ class _Pool:
         waiting = {s.conn: s for s in running}
         while waiting and time.time() < until:
             for conn in wait(list(waiting), max(0.0, until - time.time())):
-                slot = waiting.pop(conn)  # type: ignore[arg-type]
                 try:
-                    results.append(conn.recv())
-                    slot.spec = None
+                    message = conn.recv()  # type: ignore[union-attr]
                 except (EOFError, OSError):
-                    pass
+                    waiting.pop(conn)  # type: ignore[arg-type]
+                    continue
+                if isinstance(message, tuple):
+                    continue  # a progress row: the result comes next
+                waiting.pop(conn).spec = None  # type: ignore[arg-type]
+                results.append(message)
         for slot in running:
             if slot.spec is not None:
                 results.append(
@@ -338,8 +358,11 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContext, crash_file: str) -> None:
-    """Receive spec indexes (fork) or specs (spawn), run them, send results back; ``None`` means stop."""
+def _worker_main(
+    conn: Connection, specs: list[TrialSpec], context: WorkerContext, crash_file: str, progress: bool = False
+) -> None:
+    """Receive spec indexes (fork) or specs (spawn), run them, send results back (and, with ``progress``,
+    the running trial's record rows, throttled); ``None`` means stop."""
     import faulthandler
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
@@ -351,6 +374,7 @@ def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContex
         with contextlib.suppress(AttributeError, OSError, ValueError):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     faulthandler.enable(crash_log, all_threads=False)
+    send_progress = progress_sender(conn) if progress else None
     try:
         while True:
             try:
@@ -361,7 +385,7 @@ def _worker_main(conn: Connection, specs: list[TrialSpec], context: WorkerContex
                 return
             spec = specs[message] if isinstance(message, int) else message
             try:
-                result = run(spec, context)
+                result = run(spec, context, send_progress)
             except KeyboardInterrupt as exc:
                 _send(conn, exc.result)  # type: ignore[attr-defined]
                 return

@@ -28,6 +28,7 @@ from typing import Any
 
 from machinable.errors import UsageError
 from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
+from machinable.execution.engines.ray_progress import POLL, Channel, sender
 from machinable.execution.engines.worker import (
     WorkerContext,
     keep_unreported,
@@ -124,6 +125,8 @@ class RayEngine(Engine):
         context: RunContext,
     ) -> Iterator[TrialResult]:
         worker_context = WorkerContext.of(context)
+        channel = Channel.open(ray, context.progress)  # running trials' rows, if a plugin wants them
+        handle = channel.handle if channel is not None else None
         totals = _totals(ray)
         used: dict[str, float] = {}
         pending = deque(range(len(specs)))
@@ -145,14 +148,14 @@ class RayEngine(Engine):
                     pending.popleft()
                     spec = specs[i]
                     ref = remote.options(name=f"machinable {spec.node_id}", **options[i]).remote(
-                        spec, worker_context
+                        spec, worker_context, handle
                     )
                     started = time.time()
                     deadline = started + spec.timeout + self.kill_grace if spec.timeout else None
                     flights[ref] = _Flight(spec, need, started, deadline)
                     _add(used, need, 1)
                 if flights:
-                    yield from _finished(ray, flights, used, context)
+                    yield from _finished(ray, flights, used, context, channel)
                     yield from _expired(ray, flights, used, context)
         except (KeyboardInterrupt, StopExecution) as exc:
             # Ctrl-C while we wait for Ray, or the controller stopping early: the running trials end now and
@@ -165,6 +168,8 @@ class RayEngine(Engine):
             if flights:
                 for result in _interrupt(ray, flights, context):
                     keep_unreported(result, context)
+            if channel is not None:
+                channel.close()
 
 
 @dataclass
@@ -176,13 +181,23 @@ class _Flight:
 
 
 def _finished(
-    ray: Any, flights: dict[Any, _Flight], used: dict[str, float], context: RunContext
+    ray: Any,
+    flights: dict[Any, _Flight],
+    used: dict[str, float],
+    context: RunContext,
+    channel: Channel | None = None,
 ) -> Iterator[TrialResult]:
-    """The trials that end within a second, or before the next deadline: the wait is short so that new trials
-    are submitted and timeouts enforced while long trials run."""
+    """The trials that end within a second (a quarter with a progress channel, drained meanwhile), or before
+    the next deadline: the wait is short so that new trials are submitted and timeouts enforced while long
+    trials run."""
     deadlines = [f.deadline for f in flights.values() if f.deadline is not None]
-    timeout = min([1.0, *(max(0.0, d - time.time()) for d in deadlines)])
+    timeout = min([1.0 if channel is None else POLL, *(max(0.0, d - time.time()) for d in deadlines)])
     ready, _ = ray.wait(list(flights), num_returns=1, timeout=timeout)
+    if channel is not None:
+        if ready:
+            channel.flush()  # the rows the finished trials sent come before their results
+        else:
+            channel.drain()
     for ref in ready:
         flight = flights.pop(ref)
         _add(used, flight.need, -1)
@@ -216,9 +231,10 @@ def _report_stopped(ray: Any, flights: dict[Any, _Flight], context: RunContext) 
             keep_unreported(result, context)
 
 
-def _run_trial_task(spec: TrialSpec, context: WorkerContext) -> TrialResult:
-    """The Ray task: one trial in a Ray worker (which keeps its environment for the execution's next trials)."""
-    return run(spec, context)
+def _run_trial_task(spec: TrialSpec, context: WorkerContext, channel: Any = None) -> TrialResult:
+    """The Ray task: one trial in a Ray worker (which keeps its environment for the execution's next trials);
+    its record rows go to the progress ``channel`` if there is one."""
+    return run(spec, context, sender(channel) if channel is not None else None)
 
 
 _remote_function: Any = None

@@ -13,6 +13,7 @@ import atexit
 import json
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from machinable.trials import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from machinable.components.fixtures import FixtureDef
     from machinable.execution.engines.base import RunContext
-    from machinable.execution.protocol import TrialContext
+    from machinable.execution.protocol import Progress, TrialContext
     from machinable.plugins import PluginRef
     from machinable.storage import TrialWriter
 
@@ -113,16 +116,41 @@ def close_environment() -> None:
         print(f"machinable: session fixture teardown failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def run(spec: TrialSpec, context: WorkerContext) -> TrialResult:
+def run(spec: TrialSpec, context: WorkerContext, progress: Progress | None = None) -> TrialResult:
     """Run one trial in this worker process through the session's plugins' ``machinable_trial_protocol`` and
-    return its result (with its files for memory storage)."""
+    return its result (with its files for memory storage); ``progress(uid, row)`` sends its record rows to
+    the controller (throttled by the protocol)."""
     from machinable.plugins import worker_plugin_manager
 
     env = environment(context)
+    env.progress = progress
     if spec.project_root:
         _roots.add(spec.project_root)
     pm = worker_plugin_manager(context.plugins)
     return pm.hook.machinable_trial_protocol(spec=spec, context=env)
+
+
+def progress_sender(conn: Connection) -> Progress:
+    """``progress(uid, row)`` of a worker process: sends ``("progress", uid, row)`` to the controller.
+
+    SIGTERM (the controller interrupting the trial) waits until a message is sent whole: a half-sent one would
+    garble the result that follows it. A controller that is gone is noticed when the result is sent.
+    """
+    lock = threading.Lock()
+    mask = getattr(signal, "pthread_sigmask", None)  # POSIX
+
+    def send(uid: str, row: dict[str, Any]) -> None:
+        with lock:
+            previous = mask(signal.SIG_BLOCK, {signal.SIGTERM}) if mask is not None else None
+            try:
+                conn.send(("progress", uid, row))
+            except (OSError, ValueError):
+                pass
+            finally:
+                if mask is not None and previous is not None:
+                    mask(signal.SIG_SETMASK, previous)
+
+    return send
 
 
 def timeout_error(seconds: float) -> str:
