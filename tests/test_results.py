@@ -577,3 +577,25 @@ def test_the_python_examples_run(tmp_path, monkeypatch):
         test = parser.get_doctest(textwrap.dedent(block), {}, f"results.md pycon {i}", str(PAGE), 0)
         runner.run(test)
     assert runner.failures == 0
+
+
+# -- after a run ---------------------------------------------------------------------------------------------------
+
+
+def test_a_run_with_repeats_prints_the_grouped_table_under_its_summary_line(project, capsys):
+    result = run_inprocess(capsys, project, "fit", "lr=0.1,0.5", "--repeat", "3", "--seed", "42")
+    assert result.ret == 0, result.out + result.err
+    lines = result.lines
+    summary = next(i for i, line in enumerate(lines) if "6 passed" in line)
+    below = "\n".join(lines[summary + 1 :]).strip()
+    assert re.search(r"^\s*lr\s+N\s+FAILED\s+loss\s+acc$", below, re.M), below
+    # The same table as `machinable show` prints for the stored trials (mean ± std over the three seeds).
+    url = re.search(r"storage (memory://\S+),", result.out).group(1)
+    stored = ml.Storage(url).get("8gWVkz")
+    assert below == render_results([stored]).split("\n", 2)[2]
+
+
+def test_a_run_without_repeats_prints_no_table(project, capsys):
+    result = run_inprocess(capsys, project, "fit", "lr=0.1,0.5")
+    assert result.ret == 0
+    assert "FAILED" not in result.out and result.lines[-1].startswith("=")

@@ -312,6 +312,12 @@ def render_results(executions: Sequence[StoredExecution], view: View | None = No
     return render(result, view.fmt, head_lines(executions, entries, view.k))
 
 
+def grouped_summary(stored: StoredExecution) -> str:
+    """The grouped results table of one execution without its head lines: what the terminal prints under the
+    summary line of a run with repeats."""
+    return render(table(gather([stored], None)), "table")
+
+
 def ended(entries: Sequence[Mapping[str, Any]], finished: bool) -> bool:
     """Whether a followed run is over: no trial is running, and every trial has ended, or the executions have
     finished, or a trial crashed (its run was killed: the trials it did not start never will)."""

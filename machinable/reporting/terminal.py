@@ -295,6 +295,7 @@ class TerminalReporter:
                 f"Interrupted: {plural(len(session.errors), 'error')} during collection", sep="!", red=True
             )
         self._final_line(session)
+        self._grouped_results(session)
 
     def _summary_errors(self, session: Session) -> None:
         if not session.errors:
@@ -347,6 +348,21 @@ class TerminalReporter:
             word = self.tw.markup(result.status.upper(), **{COLOURS.get(result.status, "yellow"): True})
             message = reason(result)
             self.tw.line(f"{word} {result.node_id}" + (f" - {message}" if message else ""))
+
+    def _grouped_results(self, session: Session) -> None:
+        """After a run with repeats, the answer to "which configuration is better": the results grouped by
+        configuration, mean ± std over the repeats (``machinable show`` prints the same table)."""
+        execution = session.execution
+        if execution is None or self.quiet or not any(r.repeat_total > 1 for r in self.results):
+            return
+        from machinable.reporting.show import grouped_summary
+
+        try:
+            text = grouped_summary(execution.stored())
+        except Exception as exc:  # the run's report stands even if its results cannot be read back
+            text = f"(results table unavailable: {type(exc).__name__}: {exc})"
+        self.tw.line()
+        self.tw.line(text)
 
     def _final_line(self, session: Session) -> None:
         parts = count_parts(Counter(r.status for r in self.results))
