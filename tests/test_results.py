@@ -599,3 +599,17 @@ def test_a_run_without_repeats_prints_no_table(project, capsys):
     result = run_inprocess(capsys, project, "fit", "lr=0.1,0.5")
     assert result.ret == 0
     assert "FAILED" not in result.out and result.lines[-1].startswith("=")
+
+
+def test_sort_takes_a_descending_name_after_a_space(project, capsys):
+    execution = ml.execute(sweep(), storage="./results", seed=42, echo=False)
+    ascending = run_inprocess(capsys, project, "show", execution.id, "--storage", "results", "--sort", "loss")
+    descending = run_inprocess(
+        capsys, project, "show", execution.id, "--storage", "results", "--sort", "-loss"
+    )
+    assert descending.ret == ascending.ret == 0, descending.err
+    rows = [line.split()[0] for line in ascending.lines if line.strip()[:3] in ("0.1", "0.5")]
+    assert (
+        rows
+        and [line.split()[0] for line in descending.lines if line.strip()[:3] in ("0.1", "0.5")] == rows[::-1]
+    )

@@ -139,7 +139,7 @@ def _results_options(sub: argparse.ArgumentParser) -> None:
         help="group trials by these configuration keys (dotted) or 'component' only",
     )
     sub.add_argument(
-        "--sort", metavar="[-]NAME", help="sort rows by a metric (its mean) or key; --sort=-NAME: descending"
+        "--sort", metavar="[-]NAME", help="sort rows by a metric (its mean) or key; --sort -NAME: descending"
     )
     sub.add_argument(
         "--format", choices=("table", "md", "csv", "json"), help="table (default), md, csv or json"

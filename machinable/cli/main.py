@@ -185,6 +185,17 @@ def _first_word(args: list[str]) -> str | None:
     return None
 
 
+def _descending_sort(args: list[str]) -> list[str]:
+    """``--sort -loss`` as ``--sort=-loss``: argparse would read ``-loss`` as an option of its own."""
+    joined: list[str] = []
+    for arg in args:
+        if joined and joined[-1] == "--sort" and arg.startswith("-") and arg[1:2].isalpha():
+            joined[-1] = f"--sort={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def _subcommand_parser(pm: pluggy.PluginManager) -> tuple[argparse.ArgumentParser, Any]:
     parser = _Parser(prog="machinable", allow_abbrev=False)
     _add_common(parser)
@@ -214,7 +225,7 @@ def _main(args: list[str]) -> int:
 
     sub_parser, subparsers = _subcommand_parser(pm)
     if _first_word(args) in subparsers.choices:
-        option = sub_parser.parse_args(args)
+        option = sub_parser.parse_args(_descending_sort(args))
         run = getattr(option, "run", None)
         if not callable(run):
             raise UsageError(
