@@ -260,8 +260,19 @@ def pty_run():
         run.kill()
 
 
+def summary_at(final: list[str]) -> int:
+    """The index of the summary line: the last screen line, or the line above the results table that a run with
+    repeats prints under it."""
+    found = [i for i, line in enumerate(final) if SUMMARY.search(line)]
+    assert found, "\n".join(final)
+    return found[-1]
+
+
 def assert_clean(final: list[str]) -> None:
-    assert SUMMARY.search(final[-1]), final[-1]
+    summary = summary_at(final)
+    assert all(
+        "±" in line or "FAILED" in line or "common:" in line or not line for line in final[summary + 1 :]
+    ), "\n".join(final)
     leftovers = [line for line in final if "trials  elapsed" in line or line.startswith("  slow[")]
     assert not leftovers, "\n".join(final)
 
@@ -283,7 +294,7 @@ def test_the_live_display_on_a_terminal(project, pty_run, engine):
         line.split()[0] for line in final if re.fullmatch(r"slow\[r\d\] PASSED +\[ *\d+%\]", line)
     )
     assert passed == ["slow[r0]", "slow[r1]", "slow[r2]"], "\n".join(final)
-    assert "3 passed" in final[-1]
+    assert "3 passed" in final[summary_at(final)]
 
 
 def test_the_bar_stays_below_the_progress_letters(project, pty_run):
@@ -293,7 +304,7 @@ def test_the_bar_stays_below_the_progress_letters(project, pty_run):
     assert "step=" not in raw  # without -v no values (and workers send none)
     final = screen(raw)
     assert_clean(final)
-    assert re.fullmatch(r"slow \.\. +\[100%\]", final[-2]), final
+    assert re.fullmatch(r"slow \.\. +\[100%\]", final[summary_at(final) - 1]), final
 
 
 @pytest.mark.parametrize("engine", ["local", "process:2"])
@@ -308,7 +319,7 @@ def test_ctrl_c_during_the_live_display_leaves_no_garbage(project, pty_run, tmp_
     final = screen(raw)
     assert_clean(final)
     assert any("KeyboardInterrupt" in line for line in final)
-    assert "interrupted" in final[-1]
+    assert "interrupted" in final[summary_at(final)]
 
 
 @pytest.mark.parametrize("engine", ["local", "process:2"])

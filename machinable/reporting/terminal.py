@@ -353,7 +353,8 @@ class TerminalReporter:
         """After a run with repeats, the answer to "which configuration is better": the results grouped by
         configuration, mean ± std over the repeats (``machinable show`` prints the same table)."""
         execution = session.execution
-        if execution is None or self.quiet or not any(r.repeat_total > 1 for r in self.results):
+        repeated = any(r.repeat_total > 1 for r in self.results)
+        if execution is None or execution.interrupted or self.quiet or not repeated:
             return
         from machinable.reporting.show import grouped_summary
 
