@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from machinable.errors import UsageError
-from machinable.storage import NOT_STARTED
+from machinable.storage import NOT_STARTED, flatten, select_entries
 
 ENDED = ("passed", "failed", "crashed", "interrupted")
 FAILED = ("failed", "crashed", "interrupted")
@@ -50,19 +50,6 @@ __all__ = [
 ]
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{'data': {'name': 'x'}}`` -> ``{'data.name': 'x'}``; hidden keys (``_x``) are left out, as in reports."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if str(key).startswith(("_", "~")):
-            continue
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def keys_of(entry: Mapping[str, Any]) -> dict[str, Any]:
     """What tells a trial's configuration apart: ``component`` and the flattened configuration."""
     return {"component": entry.get("component"), **flatten(entry.get("config") or {})}
@@ -75,20 +62,7 @@ def canonical(value: Any) -> str:
 
 def select(entries: Iterable[Mapping[str, Any]], k: str | None) -> list[dict[str, Any]]:
     """The entries matching a ``-k`` expression over node id, component and applied versions."""
-    entries = [dict(e) for e in entries]
-    if not k:
-        return entries
-    from machinable.collection.expression import Expression
-
-    expression = Expression.compile(k)
-    return [
-        e
-        for e in entries
-        if expression.matches(
-            [str(e.get("node_id") or ""), str(e.get("component") or "")]
-            + [str(v) for v in e.get("versions") or []]
-        )
-    ]
+    return [dict(e) for e in select_entries(list(entries), k, None)]
 
 
 # -- metrics ------------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ back. See docs/storage.md.
 from __future__ import annotations
 
 from machinable.storage.attempts import ATTEMPTS_DIR, archive_attempt
+from machinable.storage.frames import flatten
+from machinable.storage.frames import select as select_entries
 from machinable.storage.heartbeat import get_interval as get_heartbeat_interval
 from machinable.storage.heartbeat import set_interval as set_heartbeat_interval
 from machinable.storage.plan import NOT_STARTED, stored_specs, trial_states
@@ -30,8 +32,10 @@ __all__ = [
     "StoredTrial",
     "TrialWriter",
     "archive_attempt",
+    "flatten",
     "get_heartbeat_interval",
     "open_storage",
+    "select_entries",
     "set_heartbeat_interval",
     "stored_specs",
     "trial_states",
