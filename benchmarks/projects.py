@@ -6,6 +6,8 @@
 * ``trivial``: ``noop`` (one record row, the floor writes the same row) and ``rows`` (ten record rows).
 * ``results``: ``fit``, one record row (``loss``, ``acc``) per trial, parametrized over 10 learning rates, so
   that the results table of its repeats has 10 rows (the ``results`` group reads what it stored).
+* ``report``: ``curve``, 1,000 record rows (``loss``, ``acc``) per trial, parametrized over 10 learning rates:
+  ``repeat(100)`` gives the 1,000 trials x 1,000 rows of the ``report`` group.
 """
 
 from __future__ import annotations
@@ -145,6 +147,43 @@ def results_project(root: Path) -> Path:
                         self.record["loss"] = self.config.lr * (1 + self.seed % 7)
                         self.record["acc"] = 1.0 - self.config.lr
                         self.record.save()
+            """,
+        },
+    )
+
+
+# The learning rates of ``curve``; each trial records REPORT_ROWS rows.
+REPORT_RATES, REPORT_ROWS = 10, 1000
+
+
+def report_project(root: Path) -> Path:
+    """``curve``: ``rows`` record rows per trial (a decaying loss with seed noise, an accuracy), over 10 learning
+    rates."""
+    rates = ", ".join(repr(round(0.1 / 2**k, 6)) for k in range(REPORT_RATES))
+    return _write(
+        root,
+        {
+            "machinable.yaml": f"""
+                components:
+                  - curve:
+                      lr: 0.1
+                      rows: {REPORT_ROWS}
+            """,
+            "curve.py": f"""
+                import math
+                import random
+
+                import machinable as ml
+
+                @ml.parametrize("lr", [{rates}])
+                class Curve(ml.Component):
+                    def on_execute(self):
+                        noise = random.Random(self.seed)
+                        lr = self.config.lr
+                        for step in range(self.config.rows):
+                            self.record["loss"] = math.exp(-lr * step) + 0.05 * noise.random()
+                            self.record["acc"] = 1.0 - 0.9 * math.exp(-lr * step)
+                            self.record.save()
             """,
         },
     )

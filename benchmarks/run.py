@@ -2,7 +2,8 @@
 
     python benchmarks/run.py [--quick] [--runs N] [--only NAME[,NAME...]] [--json PATH]
 
-Groups (``--only``): ``import``, ``collect``, ``sweep``, ``trivial``, ``disk``, ``engines``, ``results``. The
+Groups (``--only``): ``import``, ``collect``, ``sweep``, ``trivial``, ``disk``, ``engines``, ``results``,
+``report``. The
 synthetic projects are written to a temporary folder (``benchmarks/projects.py``); each run of a workload is a
 new interpreter (``benchmarks/workloads.py``), so no cache of one run helps the next. The table shows each
 median beside its target; the exit code is 1 when a target is missed, 3 when a workload failed (2: a usage
@@ -37,6 +38,11 @@ Figures, and how each is taken:
   files into one DataFrame. ``show on S3``: the same as ``show``, from a moto S3 server the workload starts on
   127.0.0.1 (the files are put into it untimed); the floor is one GET of the ``index.jsonl`` and parsing it;
   ``machinable show`` on S3 is a note (first run only, cut off after 60 s).
+* ``report``: ``ml.report`` of one execution of 1,000 trials x 1,000 record rows (``loss``, ``acc``) on local
+  disk, made once per group by one ``ml.execute`` of ``curve`` (benchmarks/projects.py; its time is a note):
+  reading every trial's records, the figures, the page and plotly's import, timed inside the process; the
+  file's size in MB (plotly.js, ~4.8 MB, included); the wall time of ``machinable report ID --storage DIR``
+  is a note. Needs plotly (``pip install "machinable[report]"``).
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ sys.path.insert(0, str(HERE))
 
 import projects  # noqa: E402
 
-GROUPS = ("import", "collect", "sweep", "trivial", "disk", "engines", "results")
+GROUPS = ("import", "collect", "sweep", "trivial", "disk", "engines", "results", "report")
 # Imported by ``import machinable`` = a target missed (DESIGN.md §7: no ray, fsspec backends, numpy).
 FORBIDDEN = ("ray", "numpy", "torch", "pandas", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "boto3")
 FORBIDDEN_PREFIXES = ("fsspec.implementations",)
@@ -468,6 +474,53 @@ def bench_results(runs: int, tmp: Path, quick: bool) -> list[Figure]:
     ]
 
 
+REPORT_TRIALS = 1000
+
+
+def bench_report(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    root = projects.report_project(tmp / "report-project")
+    storage = tmp / "report-results"
+    made = child("report_storage", root, storage, REPORT_TRIALS, cwd=tmp)
+    expected = REPORT_TRIALS * projects.REPORT_ROWS
+    if (made["trials"], made["rows"]) != (REPORT_TRIALS, expected):
+        raise WorkloadError(
+            f"the setup made {made['trials']} trials, {made['rows']} rows; expected {expected}"
+        )
+    results, walls = [], []
+    for n in range(runs):
+        results.append(child("report", storage, made["id"], tmp / f"report-{n}.html", cwd=tmp))
+        output = tmp / f"report-cli-{n}.html"
+        walls.append(
+            _try_wall([*_cli(), "report", made["id"], "--storage", str(storage), "-o", str(output)], tmp)
+        )
+    seconds = [r["seconds"] for r in results]
+    sizes = [r["mb"] for r in results]
+    value, size = median(seconds), median(sizes)
+    return [
+        Figure(
+            "report",
+            "report: 1 execution x 1,000 trials x 1,000 rows, local disk",
+            value,
+            "s",
+            "< 10 s",
+            value < 10.0,
+            seconds,
+            f"{results[0]['plots']} plots; peak memory {median([r['maxrss_mb'] for r in results]):.0f} MB; "
+            + _wall_note("`machinable report ID --storage DIR`", walls)
+            + f"; setup: ml.execute {made['seconds']:.1f} s",
+        ),
+        Figure(
+            "report-size",
+            "  its HTML file (plotly.js inline)",
+            size,
+            "MB",
+            "< 10 MB",
+            size < 10.0,
+            sizes,
+        ),
+    ]
+
+
 BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "import": bench_import,
     "collect": bench_collect,
@@ -476,6 +529,7 @@ BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "disk": bench_disk,
     "engines": bench_engines,
     "results": bench_results,
+    "report": bench_report,
 }
 
 
@@ -490,7 +544,7 @@ def _fmt(value: float | None, unit: str) -> str:
     if unit == "s":
         return f"{value:.2f} s"
     if unit == "MB":
-        return f"{value:.0f} MB"
+        return f"{value:.1f} MB" if value < 20 else f"{value:.0f} MB"
     if unit == "x":
         return f"{value:.2f}x"
     return f"{value:g}"

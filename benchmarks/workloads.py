@@ -302,6 +302,41 @@ def frames_floor(storage: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start, "rows": len(frame)}
 
 
+def report_storage(project: str, storage: str, trials: str) -> dict[str, Any]:
+    """Setup of the ``report`` group, not a figure: ``trials`` trials of ``curve`` (benchmarks/projects.py:
+    1,000 record rows each) by one ``ml.execute`` on local disk, seed 42."""
+    import machinable as ml
+
+    sys.path.insert(0, str(HERE))
+    import projects
+
+    task = ml.Task().component("curve").repeat(int(trials) // projects.REPORT_RATES)
+    start = time.perf_counter()
+    execution = ml.execute(task, storage=storage, seed=42, engine="local", project=project, echo=False)
+    seconds = time.perf_counter() - start
+    _check(execution)
+    rows = sum(len(t.records) for t in execution.trials)
+    return {"id": execution.folder, "trials": len(execution.trials), "rows": rows, "seconds": seconds}
+
+
+def report(storage: str, execution_id: str, output: str) -> dict[str, Any]:
+    """``ml.report`` of one execution on local disk into ``output``: reading every trial's records, the
+    figures, the page, plotly's import (inside ``ml.report``) and writing the file, timed; the file's size."""
+    import machinable as ml
+
+    ml.report  # noqa: B018  (the lazy attribute resolved before the clock; plotly is not imported yet)
+    start = time.perf_counter()
+    path = ml.report(execution_id, output, storage=storage)
+    seconds = time.perf_counter() - start
+    text = path.read_text(encoding="utf-8")
+    return {
+        "seconds": seconds,
+        "mb": os.path.getsize(path) / 1e6,
+        "plots": text.count("<div class='plot'"),
+        "maxrss_mb": _maxrss_mb(),
+    }
+
+
 S3_BUCKET, S3_KEY, S3_SECRET, S3_REGION = "machinable-bench", "bench-key", "bench-secret", "us-east-1"
 
 
@@ -431,6 +466,8 @@ WORKLOADS = {
         frames,
         frames_floor,
         show_s3,
+        report_storage,
+        report,
     )
 }
 

@@ -22,6 +22,7 @@ _API = {
     "Execution": "machinable.execution.executions",
     "reproduce": "machinable.replay.reproduce",
     "resume": "machinable.replay.resume",
+    "report": "machinable.reporting.report",
     "Storage": "machinable.storage",
     "MachinableError": "machinable.errors",
     "hookimpl": "machinable.hookspec",
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from machinable.hookspec import hookimpl
     from machinable.replay.reproduce import reproduce
     from machinable.replay.resume import resume
+    from machinable.reporting.report import report
     from machinable.storage import Storage
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "fixture",
     "hookimpl",
     "parametrize",
+    "report",
     "reproduce",
     "resume",
 ]

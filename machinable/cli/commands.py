@@ -1,4 +1,5 @@
-"""The built-in plugin ``commands``: ``machinable reproduce | resume | show | compare`` and ``--check-determinism``.
+"""The built-in plugin ``commands``: ``machinable reproduce | resume | show | compare | report`` and
+``--check-determinism``.
 
 Each sub-command parses its arguments and resolves the stored execution they name; the work and the report are
 elsewhere (:mod:`machinable.reporting.replays` over :mod:`machinable.replay.reproduce` and
@@ -103,6 +104,7 @@ def machinable_subcommands(subparsers: Any) -> None:
 
     _add_show(subparsers)
     _add_compare(subparsers)
+    _add_report(subparsers)
 
 
 def _count(text: str) -> int:
@@ -120,6 +122,18 @@ def _seconds(text: str) -> float:
 
 def _results_options(sub: argparse.ArgumentParser) -> None:
     """The options of a results table (show, compare): storage, selection, metrics, grouping, sorting, format."""
+    _selection_options(sub)
+    sub.add_argument(
+        "--sort", metavar="[-]NAME", help="sort rows by a metric (its mean) or key; --sort -NAME: descending"
+    )
+    sub.add_argument(
+        "--format", choices=("table", "md", "csv", "json"), help="table (default), md, csv or json"
+    )
+    sub.add_argument("--json", action="store_true", help="the same as --format json")
+
+
+def _selection_options(sub: argparse.ArgumentParser) -> None:
+    """Storage, -k, --metric and --group-by: which results, and how they are grouped (show, compare, report)."""
     sub.add_argument(
         "--storage",
         metavar="URL",
@@ -138,13 +152,6 @@ def _results_options(sub: argparse.ArgumentParser) -> None:
         metavar="KEY[,KEY]",
         help="group trials by these configuration keys (dotted) or 'component' only",
     )
-    sub.add_argument(
-        "--sort", metavar="[-]NAME", help="sort rows by a metric (its mean) or key; --sort -NAME: descending"
-    )
-    sub.add_argument(
-        "--format", choices=("table", "md", "csv", "json"), help="table (default), md, csv or json"
-    )
-    sub.add_argument("--json", action="store_true", help="the same as --format json")
 
 
 def _add_show(subparsers: Any) -> None:
@@ -202,6 +209,24 @@ def _add_compare(subparsers: Any) -> None:
     compare.add_argument("b", metavar="B", help="the same for the other side")
     _results_options(compare)
     compare.set_defaults(run=run_compare)
+
+
+def _add_report(subparsers: Any) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="write executions' results as one HTML file: table, curves, final values, failures",
+        description="One self-contained HTML file (no network needed to open it) of executions' results: the "
+        "grouped table, each metric's curve per configuration (mean +- std over seeds), final values against "
+        "the swept keys, failures with their tracebacks. No ID: the last run's execution (with -k: every "
+        'execution in the storage). Needs plotly: pip install "machinable[report]". See docs/results.md.',
+    )
+    report.add_argument(
+        "ids", nargs="*", metavar="ID", help="execution ids ('last', the default: the last run's)"
+    )
+    _selection_options(report)
+    report.add_argument("-o", "--output", default="report.html", metavar="PATH", help="where (report.html)")
+    report.add_argument("--open", action="store_true", help="open the report in the default web browser")
+    report.set_defaults(run=run_report)
 
 
 @hookimpl
@@ -265,12 +290,7 @@ def _execution_id(config: Config) -> str:
         given = "last"
     if given is None:
         raise UsageError("an execution ID is required (or --lf for the last execution)")
-    if given != "last":
-        return given
-    remembered = last_execution(config).get("id")
-    if not isinstance(remembered, str):
-        raise UsageError("'last': no previous execution is recorded in .machinable_cache")
-    return remembered
+    return _resolve(config, given)
 
 
 def _project(config: Config) -> str | None:
@@ -290,13 +310,7 @@ def _check_arguments(config: Config, keyword: str | None = None) -> Engine:
 
 def _open(config: Config) -> Any:
     """The stored execution named on the command line (UsageError naming a few ids when there is none)."""
-    from machinable.storage import Storage
-
-    url = _storage(config)
-    try:
-        return Storage(url).get(_execution_id(config))
-    except StorageError as exc:
-        raise UsageError(str(exc)) from None
+    return _get(_open_storage(config), _execution_id(config))
 
 
 # -- the sub-commands: arguments here, the report in machinable.reporting.replays ---------------------------------
@@ -422,3 +436,14 @@ def run_compare(config: Config) -> int:
         sides.append(Side(_get(storage, _resolve(config, execution_id)), node or None))
     print(render_comparison(sides[0], sides[1], _view(config)))
     return ExitCode.OK
+
+
+def run_report(config: Config) -> int:
+    from machinable.reporting.report import check_output, report_command
+
+    option = config.option
+    check_output(option.output)  # a path that cannot be written is an error before anything is read
+    storage = _open_storage(config)
+    given = option.ids or ([] if option.keyword else ["last"])
+    executions = [_resolve(config, i) for i in given] if given else storage.executions()
+    return report_command(executions, storage, option)
