@@ -279,10 +279,10 @@ def curve_figure(metric: str, x_title: str, lines: Sequence[Line]) -> dict[str, 
 
 def axis_values(values: Sequence[Any]) -> tuple[list[Any], bool]:
     """Configuration values for an axis: numbers as they are, anything else as text (all as text when mixed);
-    and whether the axis reads best as log (positive numbers over two orders of magnitude)."""
+    and whether the axis reads best as log (positive numbers over an order of magnitude: learning rates)."""
     if values and all(is_number(v) for v in values):
         low, high = min(values), max(values)
-        return list(values), low > 0 and high / low >= 100
+        return list(values), low > 0 and high / low >= 10
     return [_text(v) for v in values], False
 
 
