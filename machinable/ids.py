@@ -49,19 +49,22 @@ def execution_id(seed: int | str | None = None) -> str:
     """The execution id for ``seed``: random for None, derived for an int, checked for an id string.
 
     A string of six id characters is always an id, even when they are all digits; any other string of digits is
-    an integer seed (the command line's ``--seed 42``).
+    an integer seed (the command line's ``--seed 42``). Negative integers are seeds of their own: ``-1`` does not
+    give the execution of ``1``.
     """
     if seed is None:
         return encode(random.SystemRandom().randint(MIN_SEED, MAX_SEED))
     if isinstance(seed, bool):
         raise SeedError(f"seed must be an integer or an execution id, not {seed!r}")
     if isinstance(seed, int):
-        return encode(random.Random(seed).randint(MIN_SEED, MAX_SEED))
+        # random.Random seeds with the absolute value of an int, so -1 would give 1's execution: a negative
+        # seed is hashed from its text instead (positive seeds keep the ids they always had).
+        return encode(random.Random(seed if seed >= 0 else str(seed)).randint(MIN_SEED, MAX_SEED))
     if isinstance(seed, str):
         text = seed.strip()
         if _is_id(text):
             return text  # also '123456': an id copied from a report must reproduce that execution's seed
-        if text.lstrip("-").isdigit():
+        if text.removeprefix("-").isdigit():  # one sign at most: int('--5') would raise ValueError
             return execution_id(int(text))
         decode(text)
         return text

@@ -10,6 +10,7 @@ configured and the session runs. Exit codes: 0 all passed, 1 some failed, 2 inte
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from machinable import __version__
-from machinable.errors import MachinableError, UsageError
+from machinable.errors import MachinableError, UsageError, did_you_mean
 from machinable.execution.options import Config, ExitCode
 
 if TYPE_CHECKING:
@@ -39,12 +40,21 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _repeat(text: str) -> int:
+    from machinable.collection.task import MAX_REPEAT
+
+    value = _positive_int(text)
+    if value > MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_REPEAT:,} repeats, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):  # 'inf' would arm no alarm, 'nan' an invalid one
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 
@@ -126,7 +136,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--storage", metavar="URL", help="where results are kept: a path or fsspec URL (default: memory)"
     )
-    run.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run every trial N times")
+    run.add_argument("--repeat", type=_repeat, default=1, metavar="N", help="run every trial N times")
     run.add_argument(
         "--engine", metavar="NAME", help="local (default), process[:N], ray, or an engine a plugin provides"
     )
@@ -196,6 +206,15 @@ def _descending_sort(args: list[str]) -> list[str]:
     return joined
 
 
+def _misspelled_subcommand(error: UsageError, word: str | None, subcommands: Any) -> UsageError:
+    """``machinable shwo``: a first word that is no target (collection found no component, module or task file
+    of that name) and is close to a sub-command's name is a typo of the sub-command."""
+    hint = did_you_mean(word, subcommands) if word is not None and subcommands else ""
+    if not hint or not str(error).startswith(f"unknown target '{word}'"):
+        return error
+    return UsageError(f"unknown sub-command '{word}'{hint}; it is no component, module or task file either")
+
+
 def _subcommand_parser(pm: pluggy.PluginManager) -> tuple[argparse.ArgumentParser, Any]:
     parser = _Parser(prog="machinable", allow_abbrev=False)
     _add_common(parser)
@@ -243,7 +262,13 @@ def _main(args: list[str]) -> int:
         assert root_error is not None
         raise root_error
     config = Config(option, pm, root, args)
-    return _configured(config, lambda: run_session(config))
+    try:
+        return _configured(config, lambda: run_session(config))
+    except UsageError as exc:
+        better = _misspelled_subcommand(exc, _first_word(args), subparsers.choices)
+        if better is exc:
+            raise
+        raise better from None
 
 
 def _configured(config: Config, body: Any) -> int:

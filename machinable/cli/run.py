@@ -52,6 +52,8 @@ def build_session(config: Config) -> Session:
     dev = is_dev()
     try:
         location = open_storage(None if dev else option.storage, dev_mode=dev)
+        if not (option.collect_only or option.cfg):  # only a run writes to storage
+            location.check_writable()
     except StorageError as exc:
         raise UsageError(f"--storage {option.storage}: {exc}") from None
     source = ProjectSource(targets, config.invocation_dir, repeat=option.repeat, overrides=parsed)

@@ -90,6 +90,7 @@ class Collection:
 class ProjectFiles:
     component_modules: list[Path]
     task_files: list[Path]
+    unmatched: list[str] = field(default_factory=list)  # ``collect:`` entries no file matched
 
 
 def _is_task_file(rel: str) -> bool:
@@ -111,7 +112,7 @@ def _is_component_module(rel: str, declared: Iterable[str]) -> bool:
 def find_files(root: Path, declared: Iterable[str] = ()) -> ProjectFiles:
     """Component modules and task files below ``root``, in path order."""
     patterns = [_as_pattern(d) for d in declared]
-    components, tasks = [], []
+    components, tasks, unmatched = [], [], dict(zip(patterns, declared, strict=True))
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(
             d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS and not d.endswith(".egg")
@@ -121,12 +122,16 @@ def find_files(root: Path, declared: Iterable[str] = ()) -> ProjectFiles:
             if not name.endswith(".py") or name == f"{CONF_MODULE}.py" and rel_folder == ".":
                 continue
             rel = name if rel_folder == "." else f"{rel_folder}/{name}"
+            for pattern in [p for p in unmatched if fnmatch.fnmatchcase(rel, p)]:
+                del unmatched[pattern]
             if _is_task_file(rel):
                 tasks.append(root / rel)
             elif _is_component_module(rel, patterns):
                 components.append(root / rel)
     # Path order (as pytest's): the same project always collects in the same order.
-    return ProjectFiles(sorted(components, key=_path_key), sorted(tasks, key=_path_key))
+    return ProjectFiles(
+        sorted(components, key=_path_key), sorted(tasks, key=_path_key), list(unmatched.values())
+    )
 
 
 def _path_key(path: Path) -> tuple[str, ...]:
@@ -410,6 +415,9 @@ def collect(
             except CollectionError as exc:
                 collector.error("machinable.yaml", exc)
                 files = find_files(root)
+            for entry in files.unmatched:  # most likely a typo: say so instead of collecting less in silence
+                message = f"machinable.yaml: the collect: entry '{entry}' matches no module of the project"
+                result.reports.append(CollectReport("machinable.yaml", "warning", message))
             modules, task_files = files.component_modules, files.task_files
             if inside is not None:
                 modules = [m for m in modules if _within(m, inside)]

@@ -156,10 +156,12 @@ def plan_task(
             scanned.add(module)
             discover_fixtures(fixtures, modules=[sys.modules[module]])
         check_fixtures(name, target, (*BUILTIN, *fixtures))
+        # Resolved before the mixins are imported: it names an unknown mixin with file:line and a suggestion.
+        versions_resolved = project.resolve(name, entry.version)
         mixins = tuple(_mixin_targets(project, registered.mixins))
         timeout, resources = trial_defaults(name, target, entry.timeout, entry.resources)
         combos = combinations(target)
-        for resolved in project.resolve(name, entry.version):
+        for resolved in versions_resolved:
             for combo, config, versions, elements in _parametrized(project, name, resolved, combos):
                 parts = [ids.version_id(resolved.element), ids.shorten(combo.id) if combo else ""]
                 keywords = (name, module, *versions, *(combo.keywords if combo else ()))

@@ -22,6 +22,10 @@ class TaskEntry:
     repeat_total: int = 1
 
 
+# Far more trials than an experiment needs, far fewer than would exhaust memory while they are planned.
+MAX_REPEAT = 1_000_000
+
+
 class Task:
     """``ml.Task(name=None).component(name, version=None).repeat(n)`` -- chainable.
 
@@ -59,6 +63,11 @@ class Task:
         """Repeat the whole task as planned so far ``n`` times, each repeat an independent trial."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise UsageError(f"repeat() takes a positive integer, not {n!r}")
+        total = max((e.repeat_total for e in self.entries), default=1) * n
+        if total > MAX_REPEAT:
+            raise UsageError(
+                f"repeat() would run each trial {total:,} times; at most {MAX_REPEAT:,} are allowed"
+            )
         self.entries = [replace(e, repeat_total=e.repeat_total * n) for e in self.entries]
         return self
 

@@ -10,6 +10,7 @@ Every event is optional.
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -180,9 +181,11 @@ class Component:
 
 
 def check_timeout(timeout: Any, where: str = "timeout") -> None:
-    """A trial timeout is None or a positive number of seconds."""
+    """A trial timeout is None or a positive, finite number of seconds."""
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < math.inf  # also refuses nan
     ):
         raise UsageError(f"{where} must be a positive number of seconds, not {timeout!r}")
 

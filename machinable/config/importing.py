@@ -32,19 +32,31 @@ def module_file(root: Path, module: str) -> Path | None:
     return base if base.is_dir() else None
 
 
-def import_module(root: Path, module: str, owner: str) -> ModuleType:
-    """Import ``module`` from the project; failures name ``owner`` (e.g. "component 'x'") and the cause."""
+def import_module(root: Path, module: str, owner: str, *, installed: bool = False) -> ModuleType:
+    """Import ``module`` from the project; failures name ``owner`` (e.g. "component 'x'") and the cause.
+
+    The module's file must lie in the project: a name in machinable.yaml that the project has no file for must
+    not import an installed module of that name (``- this: {}`` would run the standard library's ``this``).
+    ``installed`` lifts that rule for an explicit alias of a dotted module path (``package.module=name``) and
+    for the import target of a planned trial.
+    """
     ensure_on_path(root)
+    if not installed and module_file(root, module) is None:
+        rel = module.replace(".", "/")
+        raise ComponentImportError(
+            f"{owner}: module '{module}' not found in {root} (expected {rel}.py or {rel}/__init__.py; a module "
+            "of an installed package needs an alias of its dotted path: 'package.module=name')"
+        )
     _forget_foreign(root, module)
     try:
         try:
-            return importlib.import_module(module)
+            imported = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if not _is_missing(exc, module):
                 raise
             # A file written moments ago may be hidden by the import system's directory cache.
             importlib.invalidate_caches()
-            return importlib.import_module(module)
+            imported = importlib.import_module(module)
     except MachinableError:
         raise
     except ModuleNotFoundError as exc:
@@ -56,6 +68,23 @@ def import_module(root: Path, module: str, owner: str) -> ModuleType:
         raise _import_failed(owner, module, exc) from exc
     except Exception as exc:
         raise _import_failed(owner, module, exc) from exc
+    if not installed:
+        _check_inside(root, imported, owner)
+    return imported
+
+
+def _check_inside(root: Path, module: ModuleType, owner: str) -> None:
+    """A built-in module (``sys``, ``time``) is found before any file on ``sys.path``: refuse it by name."""
+    origin = getattr(module, "__file__", None)
+    paths = [origin] if origin else [str(p) for p in getattr(module, "__path__", None) or []]
+    prefix = os.path.join(str(root), "")
+    real = os.path.join(os.path.realpath(root), "")
+    if paths and all(p.startswith(prefix) or os.path.realpath(p).startswith(real) for p in paths):
+        return
+    raise ComponentImportError(
+        f"{owner}: module '{module.__name__}' resolves to {origin or 'a built-in module'}, outside the project "
+        f"{root}; rename the project's file"
+    )
 
 
 def find_component(module: ModuleType, name: str, owner: str) -> Any:
@@ -146,7 +175,11 @@ def import_attribute(root: str | None, module: str, attribute: str, owner: str, 
     key = (root, module, attribute)
     if cache is not None and key in cache:
         return cache[key]
-    target: Any = import_module(Path(root), module, owner) if root else importlib.import_module(module)
+    # The controller chose the module when it planned the trial (a registered target may live in an installed
+    # package), so the worker imports it as named.
+    target: Any = (
+        import_module(Path(root), module, owner, installed=True) if root else importlib.import_module(module)
+    )
     for part in attribute.split("."):
         target = getattr(target, part)
     if cache is not None:

@@ -1,6 +1,8 @@
 """Includes: a value ``$/relative/path.yaml`` is replaced by that file's content.
 
-Paths are relative to the project root, also inside included files. Files are read once per project.
+Paths are relative to the project root, also inside included files, and must stay inside it once symlinks are
+resolved: configuration is stored with every trial, so an include could otherwise copy any readable file of the
+machine (``$/../../etc/passwd``, ``$//etc/hostname``) into the results. Files are read once per project.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Includes:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._real_root = root.resolve()
         self._cache: dict[Path, Any] = {}
         self._loading: list[Path] = []
 
@@ -34,11 +37,17 @@ class Includes:
 
     def load(self, value: str, where: str) -> Any:
         """The content of the include ``value`` (``$/x.yaml``), its own includes expanded."""
-        path = (self.root / value[len(PREFIX) :]).resolve()
+        # An absolute path after the prefix ($//etc/hostname) replaces the root in the join: refused below too.
+        path = (self._real_root / value[len(PREFIX) :]).resolve()
+        if not path.is_relative_to(self._real_root):
+            raise IncludeError(
+                f"{where}: included file '{value}' lies outside the project root ({self._real_root}): "
+                "includes are read from the project only"
+            )
         if path in self._cache:
             return self._cache[path]
         if path in self._loading:
-            chain = " -> ".join(os.path.relpath(p, self.root) for p in [*self._loading, path])
+            chain = " -> ".join(os.path.relpath(p, self._real_root) for p in [*self._loading, path])
             raise IncludeError(f"{where}: include cycle: {chain}")
         if not path.is_file():
             raise IncludeError(f"{where}: included file '{value}' does not exist (looked for {path})")

@@ -31,6 +31,15 @@ _SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
     """The safe loader, plus floats in exponent notation without a dot or without an exponent sign."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML lets Python's own errors out of a few scalars ('2001-02-30', '!!int abc'); give them a line.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read the value '{getattr(node, 'value', '')}' ({exc})", node.start_mark
+            ) from None
+
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -71,10 +80,17 @@ def load_file(path: str | os.PathLike[str]) -> LoadedYaml:
     """Parse a YAML file; a syntax error becomes a :class:`YamlSyntaxError` naming file, line and column."""
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8") as stream:
-            text = stream.read()
+        with open(name, "rb") as stream:
+            data = stream.read()
     except OSError as exc:
         raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        problem = f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file as UTF-8"
+        raise YamlSyntaxError(f"{name}:{line}:{column}: {problem}", name, line, column, problem) from None
     return load_text(text, name)
 
 
@@ -88,11 +104,15 @@ def load_text(text: str, name: str = "<string>") -> LoadedYaml:
             return LoadedYaml(name, None, lines)
         # Lines (and duplicate keys) come from the nodes as written: construction merges '<<' keys into them.
         _collect_lines(node, (), lines, name, set())
+        _AliasCount(name).size(node, node)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, name) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"{name}: invalid YAML: {exc}", name) from None
+    except RecursionError:
+        problem = "nested too deeply (brackets or indentation thousands of levels deep)"
+        raise YamlSyntaxError(f"{name}: invalid YAML: {problem}", name, problem=problem) from None
     finally:
         loader.dispose()
     return LoadedYaml(name, data, lines)
@@ -159,6 +179,44 @@ def _collect_lines(node: yaml.Node, path: Path, lines: dict[Path, int], name: st
         for index, item in enumerate(node.value):
             lines[path + (index,)] = item.start_mark.line + 1
             _collect_lines(item, path + (index,), lines, name, seen)
+
+
+# Nodes that aliases may add to a document: far above any written configuration, far below a 'billion laughs'
+# (a few lines of nested aliases that expand into billions of nodes when the configuration is copied).
+ALIAS_LIMIT = 100_000
+
+
+class _AliasCount:
+    """Counts the nodes that aliases repeat, and refuses an alias inside its own anchor (an endless value)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sizes: dict[int, int] = {}  # id(node) -> nodes it stands for, once counted
+        self.open: set[int] = set()  # nodes being counted: meeting one of them again is a cycle
+        self.added = 0
+
+    def size(self, node: yaml.Node, parent: yaml.Node) -> int:
+        key = id(node)
+        known = self.sizes.get(key)
+        if known is not None:  # an alias of a node counted before: every use repeats all of it
+            self.added += known
+            if self.added > ALIAS_LIMIT:
+                raise self._error(parent, f"aliases repeat more than {ALIAS_LIMIT:,} values; write them out")
+            return known
+        if key in self.open:
+            raise self._error(parent, "an alias inside its own anchor makes an endless value")
+        self.open.add(key)
+        children = node.value if isinstance(node, yaml.SequenceNode) else ()
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        total = 1 + sum(self.size(child, node) for child in children)
+        self.open.discard(key)
+        self.sizes[key] = total
+        return total
+
+    def _error(self, node: yaml.Node, problem: str) -> YamlSyntaxError:
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        return YamlSyntaxError(f"{self.name}:{line}:{column}: {problem}", self.name, line, column, problem)
 
 
 def _duplicate(key: Any, node: yaml.Node, first: int, name: str) -> YamlSyntaxError:

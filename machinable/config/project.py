@@ -141,6 +141,11 @@ class _Entry:
     def _owner(self) -> str:
         return f"{self.kind} '{self.name}'"
 
+    def _installed(self) -> bool:
+        # Only an explicit alias of a dotted path may import an installed package's module: a bare name is
+        # the project's file or an error, never a same-named module found elsewhere on sys.path.
+        return self._spec.alias and "." in self._declared_module
+
 
 @final
 class ComponentEntry(_Entry):
@@ -159,7 +164,9 @@ class ComponentEntry(_Entry):
             if owner is not self:
                 self._loaded = owner.load()
             else:
-                module = import_module(self._project.root, self._declared_module, self._owner())
+                module = import_module(
+                    self._project.root, self._declared_module, self._owner(), installed=self._installed()
+                )
                 self._loaded = find_component(module, self.name.rsplit(".", 1)[-1], self._owner())
         return self._loaded
 
@@ -180,7 +187,9 @@ class MixinEntry(_Entry):
     def load(self) -> Any:
         """The mixin class, or ``None`` when the mixin is configuration only."""
         if self._loaded is None and self.module is not None:
-            module = import_module(self._project.root, self.module, self._owner())
+            module = import_module(
+                self._project.root, self.module, self._owner(), installed=self._installed()
+            )
             self._loaded = find_mixin(module, self.name.rsplit(".", 1)[-1])
         return self._loaded
 

@@ -96,23 +96,39 @@ def captured_output(tw: TrialWriter, echo: bool) -> Iterator[None]:
         _handler.attach(None, echo)
 
 
+class Deadline:
+    """What ``deadline`` yields: ``expired`` is set once the timeout has passed, even when the trial caught the
+    TrialTimeout raised inside it, so that such a trial still fails (see ``run_trial``)."""
+
+    __slots__ = ("seconds", "expired")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.expired = False
+
+    def error(self) -> str:
+        return f"machinable.errors.TrialTimeout: trial timed out after {self.seconds:g} s"
+
+
 @contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
+def deadline(seconds: float | None) -> Iterator[Deadline]:
     """A timeout for in-process trials, by SIGALRM where it can be used (the main thread on Unix)."""
+    state = Deadline(seconds)
     usable = (
         seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     )
     if not usable:
-        yield
+        yield state
         return
 
     def expire(signum: int, frame: Any) -> None:
+        state.expired = True
         raise TrialTimeout(f"trial timed out after {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
+        yield state
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

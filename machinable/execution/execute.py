@@ -70,6 +70,7 @@ def execute(
 
     refuse_while_collecting()  # importing a module for collection must never start an execution
     from machinable.collection.stage import TaskSource
+    from machinable.components.component import check_timeout
     from machinable.config.overrides import parse_overrides
     from machinable.config.settings import default
     from machinable.execution.destinations import NewExecution
@@ -82,6 +83,7 @@ def execute(
         raise UsageError("the task has no components: add one with .component(name, version)")
     if isinstance(overrides, str):
         raise UsageError(f"overrides is a list of strings such as ['lr=0.1'], not the string {overrides!r}")
+    check_timeout(timeout)
     parsed = parse_overrides(overrides)
     proj = resolve_project(project)
     pm = plugins or default_plugin_manager()
@@ -114,4 +116,5 @@ def _configure(session: Any, project: Project, seed: Any, engine: Any, storage: 
     eng = make_engine(default(settings, "engine", engine), session.pm)
     dev = is_dev()
     location = open_storage(None if dev else default(settings, "storage", storage), dev_mode=dev)
+    location.check_writable()  # a storage that cannot be written fails here, before any trial runs
     session.configure(project, execution_id, eng, location)

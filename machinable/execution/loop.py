@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from machinable.hookspec import hookimpl
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from machinable.execution.executions import Execution
     from machinable.execution.session import Session
     from machinable.storage import ExecutionWriter
-    from machinable.trials import TrialResult
+    from machinable.trials import TrialResult, TrialSpec
 
 
 @hookimpl(trylast=True)
@@ -31,11 +32,13 @@ def machinable_runtrials(session: Session) -> bool:
     from machinable.execution.engines.base import RunContext
 
     assert session.engine is not None and session.location is not None
+    option = session.config.option
+    # Before the plan is stored: resume and reproduce run the stored specs, so they must carry the timeout.
+    session.items = with_default_timeout(session.items, option.timeout)
     execution, writer = session.destination.open(session)
     session.execution = execution
     specs = session.items
     session.pm.hook.machinable_execution_start(session=session, execution=execution, specs=specs)
-    option = session.config.option
     # Only when a plugin wants them do workers send record rows at all.
     progress = _Progress(session, execution) if _wants_progress(session) else None
     context = RunContext(
@@ -61,6 +64,13 @@ def machinable_runtrials(session: Session) -> bool:
         session.destination.close(session)
         session.pm.hook.machinable_execution_finish(session=session, execution=execution)
     return True
+
+
+def with_default_timeout(specs: list[TrialSpec], timeout: float | None) -> list[TrialSpec]:
+    """``specs``, each with the execution's default ``timeout`` when it has none of its own."""
+    if timeout is None:
+        return specs
+    return [spec if spec.timeout is not None else replace(spec, timeout=timeout) for spec in specs]
 
 
 def _wants_progress(session: Session) -> bool:

@@ -241,8 +241,9 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
     record = Record(tw.record_writer("default"), observer)
     status, error = "passed", None
     interrupted: BaseException | None = None
+    timer = None
     try:
-        with captured_output(tw, env.echo), deadline(spec.timeout):
+        with captured_output(tw, env.echo), deadline(spec.timeout) as timer:
             target = load_target(spec, env.targets)
             if is_component_class(target):
                 _run_class(target, spec, flags, tw, record, env.targets)
@@ -252,6 +253,12 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
         status, error, interrupted = "interrupted", "KeyboardInterrupt: the execution was interrupted", exc
     except BaseException as exc:  # SystemExit too: a trial calling sys.exit() fails alone
         status, error = "failed", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if timer is not None and timer.expired and status == "passed":
+        # The trial caught the TrialTimeout and returned later: past its deadline, it fails all the same.
+        status, error = (
+            "failed",
+            f"{timer.error()} (the trial caught the timeout and ran on until it returned)",
+        )
     finished = time.time()
     tw.stop_heartbeat()
     tw.write_status(outcome=status, finished=finished, error=error)

@@ -187,7 +187,32 @@ def machinable_configure(config: Config) -> None:
     if path:
         target = Path(os.path.expanduser(path))
         target = target if target.is_absolute() else config.invocation_dir / target
-        config.pm.register(JunitXml(config, target.resolve()), name="junitxml-writer")
+        target = target.resolve()
+        _check_writable(path, target)
+        config.pm.register(JunitXml(config, target), name="junitxml-writer")
+
+
+def _check_writable(option: str, target: Path) -> None:
+    """Checked before anything runs: a report that cannot be written would otherwise fail after the run."""
+    from machinable.errors import UsageError
+
+    if target.is_dir():
+        raise UsageError(
+            f"--junitxml {option}: '{target}' is a folder; give a file, e.g. {target / 'junit.xml'}"
+        )
+    existing = target.parent
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--junitxml {option}: '{existing}' is a file, not a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--junitxml {option}: cannot create the folder '{target.parent}' ({exc.strerror})"
+        ) from None
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"--junitxml {option}: '{target}' is not writable")
 
 
 @hookimpl

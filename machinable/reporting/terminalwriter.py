@@ -43,7 +43,13 @@ class TerminalWriter:
     def write(self, text: str, flush: bool = False, **marks: bool) -> None:
         if not text:
             return
-        self.file.write(self.markup(text, **marks))
+        out = self.markup(text, **marks)
+        try:
+            self.file.write(out)
+        except UnicodeEncodeError:
+            # A terminal (or pipe) whose encoding cannot show a name ('läufer' on ASCII): escape, never crash.
+            encoding = getattr(self.file, "encoding", None) or "ascii"
+            self.file.write(out.encode(encoding, "backslashreplace").decode(encoding))
         last = text.rsplit("\n", 1)
         self.width_of_current_line = (
             len(last[-1]) if len(last) > 1 else self.width_of_current_line + len(text)

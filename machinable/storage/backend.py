@@ -10,6 +10,7 @@ folder, then ``os.replace``); object stores replace whole objects anyway.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import threading
@@ -74,6 +75,18 @@ class Backend:
 
     def refresh(self) -> None:
         """Forget cached listings before reading back (s3fs caches them)."""
+
+    def check_writable(self, root: str) -> None:
+        """Raise (OSError, or the filesystem's own error) unless files can be written below ``root``: a probe
+        file is created and removed, which also proves that credentials, the bucket and the server work."""
+        probe = self.join(root, _probe_name())
+        self.makedirs(root)
+        self.write_bytes(probe, b"")
+        self.remove(probe)
+
+
+def _probe_name() -> str:
+    return f".machinable-probe-{os.getpid()}-{threading.get_ident()}"
 
 
 def _tmp_name(path: str) -> str:
@@ -165,6 +178,24 @@ class LocalBackend(Backend):
     def remove(self, path: str) -> None:
         os.remove(path)
 
+    def check_writable(self, root: str) -> None:
+        # The messages name the path to fix: os.makedirs would report a file further up as 'File exists' on root.
+        existing = root
+        while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(errno.ENOTDIR, f"'{existing}' is a file, not a folder")
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot create the folder '{root}' ({exc.strerror})") from exc
+        probe = os.path.join(root, _probe_name())
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot create files in '{root}' ({exc.strerror})") from exc
+        os.remove(probe)
+
 
 class _MemoryAppender:
     """Appends to a MemoryFile that is already in the store, so readers see every row at once."""
@@ -242,6 +273,9 @@ class MemoryBackend(Backend):
 
     def remove(self, path: str) -> None:
         self.store.pop(path, None)
+
+    def check_writable(self, root: str) -> None:
+        """Memory is always writable."""
 
 
 class _FsspecAppender:

@@ -5,6 +5,11 @@ nested ``.gitignore`` files, negations and ``.git/info/exclude`` behave exactly 
 ignore rule lists (a ``.env`` committed before ``.gitignore`` named it) is left out too. Outside one, the
 ``.gitignore`` files found in the tree (and ``.git/info/exclude``, if any) are applied with pathspec. ``.git/`` is
 never included, and files larger than the size cap are skipped with a warning.
+
+Symlinks are never followed: one is archived as a link (its mode bits, and as content the path of its target
+relative to the link's folder) when its target resolves inside the project to a file or folder that is backed up
+itself, and skipped with a warning otherwise, so that a link can carry neither a file from outside the project
+(``pw -> /etc/passwd``) nor an ignored one (``env_link -> .env``) into the zip.
 """
 
 from __future__ import annotations
@@ -17,21 +22,67 @@ DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 
 
 def project_files(root: str | os.PathLike[str], *, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Relative, '/'-separated paths of the files under ``root`` that belong in a backup.
+    """Relative, '/'-separated paths of the files (and symlinks) under ``root`` that belong in a backup.
 
     ``exclude``: relative folders left out (the storage folder when results are kept inside the project).
     """
-    root = os.fspath(root)
+    files, links, _skipped = _entries(os.fspath(root), exclude)
+    return sorted([*files, *links])
+
+
+def _entries(root: str, exclude: tuple[str, ...]) -> tuple[list[str], dict[str, str], list[str]]:
+    """The regular files, the symlinks to archive (path -> target relative to the link's folder) and the
+    symlinks skipped (one warning line each)."""
     folders = tuple(p.strip("/") for p in exclude if p.strip("/"))
-    files = _git_files(root, folders)
-    if files is None:
-        files = _gitignore_files(root, folders)
+    names = _git_files(root, folders)
+    if names is None:
+        names = _gitignore_files(root, folders)
     prefixes = tuple(p + "/" for p in folders)
-    return sorted(
-        f
-        for f in files
-        if ".git" not in f.split("/") and not f.startswith(prefixes) and os.path.isfile(os.path.join(root, f))
-    )
+    real_root = os.path.realpath(root)
+    files: list[str] = []
+    candidates: list[str] = []
+    skipped: list[str] = []
+    real_folders: dict[str, bool] = {}  # folder -> no symlink on the way to it, once per folder
+    for rel in sorted(names):
+        if ".git" in rel.split("/") or rel.startswith(prefixes):
+            continue
+        path = os.path.join(root, rel)
+        # git lists what its index holds: a tracked file below a folder since replaced by a symlink would be
+        # read through that link, out of the project.
+        folder = posixpath.dirname(rel)
+        if folder not in real_folders:
+            expected = os.path.normpath(os.path.join(real_root, folder))
+            real_folders[folder] = os.path.realpath(os.path.dirname(path)) == expected
+        if not real_folders[folder]:
+            skipped.append(f"code backup skipped {rel}: it lies below a symlinked folder")
+        elif os.path.islink(path):
+            candidates.append(rel)
+        elif os.path.isfile(path):
+            files.append(rel)
+    links = _allowed_links(root, real_root, candidates, files, skipped)
+    return files, links, skipped
+
+
+def _allowed_links(
+    root: str, real_root: str, candidates: list[str], files: list[str], skipped: list[str]
+) -> dict[str, str]:
+    backed_up = set(files)
+    folders = {posixpath.dirname(f) for f in files}
+    for folder in list(folders):
+        while folder:
+            folder = posixpath.dirname(folder)
+            folders.add(folder)
+    links: dict[str, str] = {}
+    for rel in candidates:
+        target = os.path.relpath(os.path.realpath(os.path.join(root, rel)), real_root).replace(os.sep, "/")
+        target = "" if target == "." else target
+        if target == ".." or target.startswith("../") or os.path.isabs(target):
+            skipped.append(f"code backup skipped the symlink {rel}: its target is outside the project")
+        elif target not in backed_up and target not in folders:
+            skipped.append(f"code backup skipped the symlink {rel}: its target is ignored or not backed up")
+        else:
+            links[rel] = posixpath.relpath(target or ".", posixpath.dirname(rel) or ".")
+    return links
 
 
 def _git_files(root: str, exclude: tuple[str, ...] = ()) -> list[str] | None:
@@ -129,8 +180,8 @@ def _gitignore_files(root: str, exclude: tuple[str, ...] = ()) -> list[str]:
                 continue  # git never looks inside an ignored folder, so negations below it do not count
             if is_dir:
                 visit(rel, specs)
-            elif entry.is_file():
-                out.append(rel)
+            elif entry.is_symlink() or entry.is_file():
+                out.append(rel)  # a symlink is judged by its target later, never followed here
 
     # A .git/ that git cannot use here (a repository owned by another user, no git installed) still has its
     # local rules: below every .gitignore, as in git.
@@ -156,11 +207,18 @@ def build_zip(
     import zipfile
 
     root = os.fspath(root)
+    files, links, skipped_links = _entries(root, exclude)
+    for line in skipped_links:
+        warnings.warn(line, stacklevel=3)
     buffer = io.BytesIO()
     archived: list[str] = []
     skipped: list[str] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for rel in project_files(root, exclude=exclude):
+        for rel in sorted([*files, *links]):
+            if rel in links:
+                archive.writestr(_link_info(rel, os.path.join(root, rel)), links[rel])
+                archived.append(rel)
+                continue
             path = os.path.join(root, rel)
             try:
                 size = os.path.getsize(path)
@@ -179,3 +237,19 @@ def build_zip(
             f"code backup skipped {len(skipped)} file(s) (size limit {limit}): {shown}", stacklevel=3
         )
     return buffer.getvalue(), archived
+
+
+def _link_info(rel: str, path: str) -> Any:
+    """A zip entry that unzip restores as a symlink: the Unix mode bits of a link."""
+    import stat
+    import time
+    import zipfile
+
+    try:
+        stamp = max(os.lstat(path).st_mtime, 315532800)  # zip cannot hold times before 1980
+    except OSError:
+        stamp = 315532800
+    info = zipfile.ZipInfo(rel, date_time=time.localtime(stamp)[:6])
+    info.create_system = 3  # Unix: the high 16 bits of external_attr are st_mode
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info

@@ -36,6 +36,10 @@ _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@")
 _ALIASES = {"mem": "memory", "osfs": "file", "local": "file"}
 _NEED_BUCKET = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "tos", "oss"}
 _URL_KEYS = ("url", "storage")
+# fsspec filesystems that can only read: stored executions can be read back from them, never written.
+_READ_ONLY = {"http", "https", "github", "git", "tar", "libarchive", "reference", "jlab"}
+_NO_CREDENTIALS = ("NoCredentialsError", "PartialCredentialsError")
+_NO_CONNECTION = ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionError")
 
 
 class MissingDependencyError(StorageError, ImportError):
@@ -114,6 +118,47 @@ class StorageLocation:
             else:
                 self._backend = backend.FsspecBackend(self.fs, self.protocol)
         return self._backend
+
+    def check_writable(self) -> None:
+        """Raise :class:`StorageError` (one line naming the problem) unless a new execution can be written here.
+
+        Called once per execution before anything runs, so a wrong path, a missing bucket, missing credentials
+        or a server that is down are reported up front instead of as a traceback from the first write. A probe
+        file is created and removed (one round trip each on object stores); memory storage costs nothing.
+        """
+        if self.is_memory:
+            return
+        if self.protocol in _READ_ONLY:
+            raise StorageError(
+                f"storage '{self.url}' is read-only (fsspec's '{self.protocol}' filesystem cannot write): "
+                "executions can be read from it, not written; use a path, s3://bucket/prefix or another "
+                "writable URL"
+            )
+        if self.protocol in ("s3", "s3a"):
+            _check_endpoint(self.storage_options)
+        try:
+            self.backend().check_writable(self.root)
+        except Exception as exc:  # noqa: BLE001 - whatever the filesystem raises, nothing can be stored here
+            raise StorageError(f"cannot write to storage '{self.url}': {self._explain(exc)}") from exc
+
+    def _explain(self, exc: Exception) -> str:
+        name = type(exc).__name__
+        if self.is_local and isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror
+        if name in _NO_CREDENTIALS:
+            return (
+                "no credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
+                "give 'key' and 'secret' in the storage dict"
+            )
+        if name in _NO_CONNECTION:
+            return f"cannot connect to the server ({exc}); is it running, and is the endpoint right?"
+        if isinstance(exc, FileNotFoundError) and self.protocol in _NEED_BUCKET:
+            return f"the bucket '{self.root.split('/', 1)[0]}' does not exist (create it first)"
+        if isinstance(exc, PermissionError):
+            return f"permission denied ({exc.strerror or exc}); check the credentials and the bucket's policy"
+        if isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror
+        return f"{name}: {exc}".replace("\n", " ")
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -247,3 +292,24 @@ def _s3_defaults(options: dict[str, Any]) -> dict[str, Any]:
     if not endpoint or "endpoint_url" in options or "endpoint_url" in options.get("client_kwargs", {}):
         return options
     return {**options, "endpoint_url": endpoint}
+
+
+def _check_endpoint(options: Mapping[str, Any]) -> None:
+    """A closed port answers at once; left to botocore, its retries take ten seconds or more."""
+    import socket
+    from urllib.parse import urlsplit
+
+    endpoint = options.get("endpoint_url") or (options.get("client_kwargs") or {}).get("endpoint_url")
+    if not isinstance(endpoint, str):
+        return  # AWS itself, found by botocore
+    parts = urlsplit(endpoint)
+    if not parts.hostname:
+        raise StorageError(f"S3 endpoint '{endpoint}' is not a URL (e.g. 'http://localhost:9000')")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as exc:
+        raise StorageError(
+            f"cannot connect to the S3 endpoint {endpoint} ({exc.strerror or exc}); is the server running, "
+            "and is AWS_ENDPOINT_URL (or 'endpoint_url') right?"
+        ) from exc

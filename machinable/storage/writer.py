@@ -315,6 +315,7 @@ class TrialWriter:
         kind = _store.kind_of(normal)
         if kind is not None:
             rel = f"{_store.STORE_DIR}/{normal}"
+            self._check_real_parent(rel, name, "store name")
             if not overwrite and (rel in self._written or self._io.isfile(self._io.join(self.path, rel))):
                 raise self._exists(name)
             data = _store.encode(kind, normal, value)
@@ -327,6 +328,19 @@ class TrialWriter:
         keys[normal] = json.loads(dumps(value))
         self._write(_store.STORE_JSON, dumpb(keys, pretty=True))
         return normal
+
+    def _check_real_parent(self, rel: str, name: str, what: str) -> None:
+        """StorageError when ``rel``'s folder is, through a symlink planted in the trial's folder (``store/ln ->
+        /tmp/out``), somewhere else on the local disk. Only writes into subfolders pay (store files, imported
+        files), never record rows; names are already checked lexically, and object stores have no links."""
+        if not self.execution.location.is_local:
+            return
+        folder = os.path.realpath(self.path)
+        parent = os.path.realpath(os.path.dirname(self._prefix + rel))
+        if parent != folder and not parent.startswith(os.path.join(folder, "")):
+            raise StorageError(
+                f"{what} '{name}' would resolve outside the trial's folder (a link to {parent})"
+            )
 
     def _exists(self, name: str) -> StorageError:
         return StorageError(
@@ -405,6 +419,8 @@ class TrialWriter:
         """Write files exported by :meth:`export` (possibly in another process) into this trial's folder."""
         for rel, data in files.items():
             normal = _store.check_name(rel, "trial file name")
+            if "/" in normal:
+                self._check_real_parent(normal, rel, "trial file name")
             self._write(normal, bytes(data))
             if normal in (STATUS_JSON, TRIAL_JSON):
                 try:
