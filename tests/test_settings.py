@@ -197,3 +197,12 @@ def test_a_timeout_setting_that_is_not_a_positive_number_is_an_error(capsys, pro
     result = run_inprocess(capsys, root, "linreg")
     assert result.ret == 4
     assert "settings.timeout must be a positive number of seconds" in result.err
+
+
+def test_a_timeout_setting_must_be_a_finite_number_of_seconds(tmp_path):
+    from machinable.config.project import Project
+    from machinable.errors import ConfigError
+
+    (tmp_path / "machinable.yaml").write_text("settings:\n  timeout: .inf\ncomponents:\n  - fit: {}\n")
+    with pytest.raises(ConfigError, match="settings.timeout must be a positive number of seconds"):
+        Project(tmp_path)

@@ -7,6 +7,7 @@ to the project root. ``MACHINABLE_MODE=DEV`` still forces memory storage.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,7 +40,7 @@ def parse_settings(loaded: Any, data: Any, root: Path) -> dict[str, Any]:
 
 def _check(key: str, value: Any, where: str, root: Path) -> Any:
     if key == "timeout" and value is not None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise ConfigError(
                 f"{where}: settings.timeout must be a positive number of seconds, not {value!r}"
             )
