@@ -21,10 +21,10 @@ PAGE = ROOT / "docs" / "cli.md"
 CONSOLE = re.compile(r"^```console\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
-def examples() -> list[tuple[str, str]]:
+def examples(page: Path = PAGE) -> list[tuple[str, str]]:
     """(command line, expected output) for every ``$ machinable`` line of the page's console blocks."""
     found = []
-    for block in CONSOLE.findall(PAGE.read_text()):
+    for block in CONSOLE.findall(page.read_text()):
         command, output = None, []
         for line in block.splitlines():
             if line.startswith("$ "):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import clean_env, run_inprocess
+from test_cli_docs import examples
 
 import machinable as ml
 from machinable.errors import UsageError
@@ -514,19 +515,7 @@ OTHERS = "## In Python: to_pandas and to_records"  # another page's part: its ex
 
 
 def console_examples() -> list[tuple[str, str]]:
-    found = []
-    for block in CONSOLE.findall(PAGE.read_text()):
-        command, output = None, []
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                if command is not None:
-                    found.append((command, "\n".join(output)))
-                command, output = line[2:], []
-            else:
-                output.append(line)
-        if command is not None:
-            found.append((command, "\n".join(output)))
-    return found
+    return examples(PAGE)
 
 
 def test_the_page_shows_show_compare_and_a_trial():

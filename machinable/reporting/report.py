@@ -15,13 +15,11 @@ is written by :mod:`machinable.reporting.report_page`. Storage is read through `
 
 from __future__ import annotations
 
-import gc
 import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,7 @@ from machinable.reporting.report_plots import (
 )
 from machinable.reporting.results import FAILED, Metric, Table, keys_of, metric_names, parse_metrics, table
 from machinable.reporting.show import gather, value_text
-from machinable.storage import Storage, StoredExecution
+from machinable.storage import Storage, StoredExecution, gc_paused
 
 __all__ = [
     "MissingPlotly",
@@ -245,18 +243,6 @@ def group_labels(result: Table) -> list[str]:
     return [", ".join(f"{c.name}={value_text(row.values.get(c.name))}" for c in keys) for row in result.rows]
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Records are many small dicts without cycles: the cyclic collector would walk them over and over."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_lines(
     by_folder: Mapping[str, StoredExecution],
     result: Table,
@@ -269,7 +255,7 @@ def read_lines(
     several = len(by_folder) > 1
     count = sum(1 for row in result.rows for entry in row.entries if _rows(entry))
     cap = trial_cap(count * len(names))
-    with _gc_paused():
+    with gc_paused():
         for index, row in enumerate(result.rows):
             for entry in row.entries:
                 if not _rows(entry):

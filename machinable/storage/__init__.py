@@ -8,7 +8,7 @@ back. See docs/storage.md.
 from __future__ import annotations
 
 from machinable.storage.attempts import ATTEMPTS_DIR, archive_attempt
-from machinable.storage.frames import flatten
+from machinable.storage.frames import flatten, gc_paused
 from machinable.storage.frames import select as select_entries
 from machinable.storage.heartbeat import get_interval as get_heartbeat_interval
 from machinable.storage.heartbeat import set_interval as set_heartbeat_interval
@@ -33,6 +33,7 @@ __all__ = [
     "TrialWriter",
     "archive_attempt",
     "flatten",
+    "gc_paused",
     "get_heartbeat_interval",
     "open_storage",
     "select_entries",
