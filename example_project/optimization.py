@@ -28,4 +28,9 @@ class Optimization(ml.Component):
         self.record["weight"] = self.weight
 
     def on_success(self):
-        self.store("fit.json", {"weight": self.weight, "bias": self.bias})
+        # The loss of the fitted line (the recorded rows hold the loss before each step's update).
+        errors = [self.weight * x + self.bias - y for x, y in zip(self.xs, self.ys)]
+        loss = sum(e * e for e in errors) / len(errors)
+        self.log.info("final loss %.4f, weight %.4f (true %.1f), bias %.4f (true %.1f)", loss, self.weight,
+                      self.true_weight, self.bias, self.true_bias)
+        self.store("fit.json", {"weight": self.weight, "bias": self.bias, "loss": loss})

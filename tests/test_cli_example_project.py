@@ -125,7 +125,7 @@ def test_collect_only_json_gives_the_seeds_the_run_will_use(project: Path):
     assert [t["node_id"] for t in data["trials"]] == EXAMPLE_IDS
     first = data["trials"][0]
     assert first["component"] == "optimization"
-    assert first["config"]["learning_rate"] == 0.001
+    assert first["config"]["learning_rate"] == 0.3
 
     ran = run_subprocess(project, "--seed", "42", "--junitxml", "report.xml", "-q")
     assert ran.ret == 0

@@ -12,6 +12,7 @@ if __name__ == "__main__":
     print(f"execution {execution.id} (seed {execution.seed}), storage {execution.storage}")
     for trial in execution.trials:
         last = trial.records[-1] if trial.records else {}
-        print(f"  {trial.node_id:<24} {trial.status:<7} seed={trial.seed:<11} loss={last.get('loss', float('nan')):.4f}")
+        loss, weight = last.get("loss", float("nan")), last.get("weight", float("nan"))
+        print(f"  {trial.node_id:<24} {trial.status:<7} seed={trial.seed:<11} final loss={loss:.4f} weight={weight:.3f}")
     print(execution.summary())
     sys.exit(0 if not execution.failed else 1)

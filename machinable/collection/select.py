@@ -133,20 +133,30 @@ def parse_version(text: str) -> Any:
     return bracket_version(text)
 
 
-def version_targets(unmatched: list[str], known: Iterable[str]) -> list[tuple[str, Any]]:
-    """``NAME[VERSION]`` targets of known components, to be planned; other unmatched targets are errors."""
-    names = list(known)
+def version_targets(
+    unmatched: list[str], known: Iterable[str], errors: Iterable[Any] = ()
+) -> list[tuple[str, Any]]:
+    """``NAME[VERSION]`` targets of known components, to be planned; other unmatched targets are errors.
+
+    ``errors``: the collection's error reports; a target whose component failed to import is reported with
+    that import error, and a name no one defines names the modules that failed (they may define it)."""
+    names, errors = list(known), list(errors)
     wanted = []
     for target in unmatched:
         match = re.fullmatch(r"([^\[\]]+)\[([^\[\]]+)\]", target)
+        name = target.split("[", 1)[0]
+        failed = [r for r in errors if r.nodeid == name]
+        if failed:
+            raise UsageError(f"target '{target}' cannot be collected: {failed[0].message}")
         if match and match.group(1) in names:
             wanted.append((match.group(1), parse_version(match.group(2))))
             continue
-        name = target.split("[", 1)[0]
+        broken = [r.nodeid for r in errors]
         hint = did_you_mean(name, names)
         raise UsageError(
             f"unknown target '{target}'{hint}: not a component, node id, module or task file"
             + ("" if hint else f"; components: {', '.join(names[:20]) or 'none'}")
+            + (f"; these failed to collect and may define it: {', '.join(broken)}" if broken else "")
         )
     return wanted
 

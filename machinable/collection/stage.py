@@ -96,7 +96,7 @@ class ProjectSource:
         if missing and not collection.errors:  # a file that failed to import explains itself
             raise UsageError(f"not found: {', '.join(missing)} (no collected trial has that node id)")
         if unmatched:
-            wanted = version_targets(unmatched, project.components)
+            wanted = version_targets(unmatched, project.components, collection.errors)
             extra = collect(project, seed, versions=wanted, repeat=self.repeat, components=False)
             if extra.errors:
                 raise UsageError("; ".join(r.message for r in extra.errors))

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
-from typing import Any, final
+from typing import Any, TypeVar, final
 
 from machinable.config.errors import InheritanceCycleError, UnknownMixinError
 from machinable.config.importing import find_component, find_mixin, import_module, module_file
@@ -27,6 +27,8 @@ from machinable.config.registry import EntrySpec, parse_sections
 from machinable.config.settings import parse_settings
 from machinable.config.versions import apply, expand
 from machinable.errors import ConfigError, UnknownComponentError, UsageError, did_you_mean
+
+_E = TypeVar("_E", bound="_Entry")
 
 FILE = "machinable.yaml"
 
@@ -243,7 +245,7 @@ class Project:
                 f"a component is named by a string, not {type(name).__name__} {name!r}; "
                 f"{_listing('registered components', self._components)}"
             )
-        entry = self._components.get(name)
+        entry = _lookup(self._components, name)
         if entry is None:
             raise UnknownComponentError(
                 f"unknown component '{name}'{_suggest(name, self._components)}; "
@@ -253,7 +255,7 @@ class Project:
 
     def mixin(self, name: str) -> MixinEntry:
         """The mixin declared as ``name``; unknown names raise ``UnknownMixinError``."""
-        entry = self._mixins.get(name)
+        entry = _lookup(self._mixins, name)
         if entry is None:
             raise UnknownMixinError(
                 f"unknown mixin '{name}'{_suggest(name, self._mixins)}; "
@@ -328,12 +330,13 @@ class Project:
             if entry.parent is not None:
                 layers.append(self._base(self._parent(entry)).defaults)
             for mixin in entry.mixins:
-                if mixin not in self._mixins:
+                found = _lookup(self._mixins, mixin)
+                if found is None:
                     raise UnknownMixinError(
                         f"{entry._where()}: {entry.kind} '{entry.name}' uses unknown mixin '{mixin}'"
                         f"{_suggest(mixin, self._mixins)}; {_listing('declared mixins', self._mixins)}"
                     )
-                layers.append(self._base(self._mixins[mixin]).defaults)
+                layers.append(self._base(found).defaults)
             own = {key: value for key, value in entry._own().items() if key != "_mixins_"}
             defaults: Mapping[str, Any] = reduce(deep_merge, [*layers, own])
         finally:
@@ -349,8 +352,9 @@ class Project:
         if entry._spec.group:
             candidates.insert(0, f"{entry._spec.group}.{entry.parent}")
         for candidate in candidates:
-            if candidate in registry:
-                return registry[candidate]
+            found = _lookup(registry, candidate)
+            if found is not None:
+                return found
         error = UnknownComponentError if entry.kind == "component" else UnknownMixinError
         raise error(
             f"{entry._where()}: {entry.kind} '{entry.name}' inherits from unknown {entry.kind} "
@@ -374,6 +378,16 @@ def find_root(path: str | os.PathLike[str] | None = None) -> Path:
         f"no {FILE} found in {start} or any folder above it; a project's root folder needs a {FILE} "
         "(it may be empty)"
     )
+
+
+def _lookup(registry: Mapping[str, _E], name: str) -> _E | None:
+    """The entry named ``name``, or the aliased entry whose module path is ``name``: the original machinable
+    let ``mixins.trait=trait`` be named ``mixins.trait`` too (in ``^parent``, ``_mixins_`` and lookups)."""
+    entry = registry.get(name)
+    if entry is not None:
+        return entry
+    aliased = [e for e in registry.values() if e._spec.alias and e._spec.module == name]
+    return aliased[0] if len(aliased) == 1 else None
 
 
 def _cycle_error(entry: _Entry, cycle: list[_Entry]) -> InheritanceCycleError:

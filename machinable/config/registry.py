@@ -6,7 +6,8 @@ Entries are a list of one-key mappings (``- name: {config}``) or bare names (``-
 - ``path.to.module=name`` registers module ``path.to.module`` under ``name`` (an alias);
 - ``child^parent`` merges ``parent``'s configuration underneath ``child``'s;
 - a section ``components:<group>`` prefixes module *and* name of its entries with ``<group>.`` (aliases keep
-  the name as written).
+  the name as written); an entry already spelled ``<group>.name`` is not prefixed again, as in the original
+  machinable.
 """
 
 from __future__ import annotations
@@ -115,12 +116,11 @@ def _spec(loaded: LoadedYaml, group: str | None, path: tuple, raw: Any, config: 
         raise ConfigError(
             f"{where}: the configuration of '{raw}' must be a mapping, not {type(config).__name__} {config!r}"
         )
-    prefix = f"{group}." if group else ""
     alias = match.group("module") is not None
-    module = prefix + (match.group("module") or match.group("name"))
+    module = _prefixed(group, match.group("module") or match.group("name"))
     if not _MODULE.fullmatch(module):
         raise ConfigError(f"{where}: '{module}' (from {raw!r}) is not a valid Python module path")
-    name = match.group("name") if alias else prefix + match.group("name")
+    name = match.group("name") if alias else _prefixed(group, match.group("name"))
     return EntrySpec(
         name=name,
         module=module,
@@ -131,3 +131,10 @@ def _spec(loaded: LoadedYaml, group: str | None, path: tuple, raw: Any, config: 
         alias=alias,
         where=where,
     )
+
+
+def _prefixed(group: str | None, text: str) -> str:
+    # Projects written for the original machinable spell some entries of a group with its prefix already.
+    if not group or text.startswith(group + "."):
+        return text
+    return f"{group}.{text}"

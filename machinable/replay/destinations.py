@@ -10,6 +10,7 @@ from machinable.execution.executions import Execution
 if TYPE_CHECKING:
     from machinable.execution.session import Session
     from machinable.storage import ExecutionWriter, StoredExecution
+    from machinable.storage.claims import SharedExecutionWriter
 
 
 class Scratch:
@@ -47,22 +48,36 @@ class IntoStored:
 
     Before the trials run, each one's previous attempt is moved to ``attempts/<n>/`` and ``execution.json`` gets
     a ``"resumed"`` entry ``{"at", "trials", "engine", "finished"}``; ``close`` adds ``finished`` and each
-    trial's outcome to it.
+    trial's outcome to it. The caller holds the trials' claims (storage/claims.py); ``execution.json`` is
+    re-read and merged under its lock, so the entries of resumes that run at once are all kept.
     """
 
     def __init__(self, stored: StoredExecution) -> None:
         self.stored = stored
         self.location = stored.storage.location
-        self.history = list(stored.info.get("resumed") or [])
         self.entry: dict[str, Any] = {}
 
+    def _writer(self) -> SharedExecutionWriter:
+        from machinable.storage.claims import SharedExecutionWriter
+
+        return SharedExecutionWriter(self.location, self.stored.id, self.stored.folder)
+
+    def _put_entry(self, writer: SharedExecutionWriter) -> None:
+        entry = self.entry
+
+        def change(current: dict[str, Any]) -> dict[str, Any]:
+            entries = [e for e in current.get("resumed") or [] if not _same(e, entry)]
+            return {"resumed": [*entries, entry]}
+
+        writer.update(change)
+
     def open(self, session: Session) -> tuple[Execution, ExecutionWriter]:
-        from machinable.storage import ExecutionWriter, archive_attempt
+        from machinable.storage import archive_attempt
 
         stored, specs = self.stored, session.items
         planned = {t.uid for t in stored.trials} | {s.uid for s in specs}
         assert {s.uid for s in specs} <= planned  # only trials of this execution are ever reset
-        writer = ExecutionWriter(self.location, stored.id, stored.folder)
+        writer = self._writer()
         for spec in specs:
             archive_attempt(writer, spec.uid)
         assert session.engine is not None
@@ -72,22 +87,22 @@ class IntoStored:
             "engine": session.engine.describe(),
         }
         self.entry["finished"] = None
-        writer.write_execution({"resumed": [*self.history, self.entry]})
+        self._put_entry(writer)
         execution = _execution(session, stored.id, stored.seed or 0, stored.folder, self.location)
         return execution, writer
 
     def close(self, session: Session) -> None:
-        from machinable.storage import ExecutionWriter
-
         execution = session.execution
         assert execution is not None
         self.entry.update(
             finished=execution.finished, outcomes={t.node_id: t.status for t in execution.trials}
         )
-        # A fresh writer: the run wrote the new 'finished' meanwhile, which the run's writer's copy of
-        # execution.json predates and would put back.
-        writer = ExecutionWriter(self.location, self.stored.id, self.stored.folder)
-        writer.write_execution({"resumed": [*self.history, self.entry]})
+        self._put_entry(self._writer())
+
+
+def _same(entry: Any, ours: dict[str, Any]) -> bool:
+    """Whether a stored ``resumed`` entry is ``ours`` as an earlier write stored it."""
+    return isinstance(entry, dict) and entry.get("at") == ours["at"] and entry.get("trials") == ours["trials"]
 
 
 def _execution(session: Session, execution_id: str, seed: int, folder: str, location: Any) -> Execution:

@@ -62,6 +62,10 @@ class Backend:
         self.makedirs(path)
         return True
 
+    def create(self, path: str, data: bytes) -> bool:
+        """Write the file ``path`` only if it does not exist, atomically; False when it does (claims)."""
+        raise NotImplementedError
+
     def listdir(self, path: str) -> list[tuple[str, bool]]:
         """(name, is_directory) of the entries of ``path``; FileNotFoundError when it does not exist."""
         raise NotImplementedError
@@ -160,6 +164,26 @@ class LocalBackend(Backend):
             os.mkdir(path)
         except FileExistsError:
             return False
+        return True
+
+    def create(self, path: str, data: bytes) -> bool:
+        # The content goes to a temp file first and is linked into place: link fails if the name exists, and
+        # readers never see a claim half written. O_EXCL where hard links are not supported.
+        tmp = _tmp_name(path)
+        _write_file(tmp, data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        finally:
+            os.remove(tmp)
         return True
 
     def listdir(self, path: str) -> list[tuple[str, bool]]:
@@ -262,6 +286,13 @@ class MemoryBackend(Backend):
             self.write_bytes(f"{path}/{marker}", b"{}")
         return True
 
+    def create(self, path: str, data: bytes) -> bool:
+        with _MEMORY_CLAIMS:
+            if path in self.store:
+                return False
+            self.write_bytes(path, data)
+        return True
+
     def listdir(self, path: str) -> list[tuple[str, bool]]:
         return [
             (posixpath.basename(e["name"]), e["type"] == "directory") for e in self.fs.ls(path, detail=True)
@@ -332,6 +363,19 @@ class FsspecBackend(Backend):
             return False
         except Exception:  # noqa: BLE001 - no exclusive writes here (or an old botocore): claim as before
             self.fs.pipe_file(f"{path}/{marker}", b"{}")
+        return True
+
+    def create(self, path: str, data: bytes) -> bool:
+        # A conditional put (S3's If-None-Match, fsspec's mode="create"); where the store has none, check and
+        # then write, which narrows a race to the time between the two calls.
+        try:
+            self.fs.pipe_file(path, data, mode="create")
+        except FileExistsError:
+            return False
+        except Exception:  # noqa: BLE001 - no exclusive writes here
+            if self.fs.exists(path):
+                return False
+            self.fs.pipe_file(path, data)
         return True
 
     def listdir(self, path: str) -> list[tuple[str, bool]]:

@@ -11,6 +11,8 @@ import datetime
 import enum
 import json
 import os
+import threading
+import warnings
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -49,8 +51,55 @@ def to_jsonable(value: Any) -> Any:
         return dict(value)
     if isinstance(value, Collection) and not isinstance(value, str):
         return list(value)
-    # Never lose a row over one exotic value: keep its text.
+    # Never lose a row over one exotic value: keep its text, and let the writer warn about it (as_text).
+    global _as_text_count
+    _as_text_count += 1
+    lost = getattr(_lost, "types", None)
+    if lost is not None:
+        lost.append(type(value).__qualname__)
     return str(value)
+
+
+# How many values were stored as their text so far: callers compare it around a write, so the hot path pays
+# one integer comparison and only a write that lost something is examined (by as_text).
+_as_text_count = 0
+_lost = threading.local()
+
+
+def as_text_count() -> int:
+    return _as_text_count
+
+
+class StoredAsTextWarning(UserWarning):
+    """A recorded or stored value that JSON cannot hold was kept as its text (``str(value)``)."""
+
+
+def warn_as_text(row: Mapping[str, Any], warned: set[str], what: str) -> None:
+    """Warn once per key of ``row`` (``warned`` remembers them) whose value was stored as its text."""
+    for key, value in row.items():
+        if key in warned:
+            continue
+        types = as_text(value)
+        if types:
+            warned.add(key)
+            stem = key[: -len(".json")] if key.endswith(".json") else key
+            warnings.warn(
+                f"{what} '{key}' holds a {', '.join(dict.fromkeys(types))} that JSON cannot hold; it was "
+                f"stored as its text (repr). Convert it (e.g. to a number, list or dict), or store it "
+                f"with a '.pkl' name: self.store('{stem}.pkl', value)",
+                StoredAsTextWarning,
+                stacklevel=4,
+            )
+
+
+def as_text(value: Any) -> list[str]:
+    """The type names of the values inside ``value`` that :func:`dumps` stores as their text."""
+    _lost.types = lost = []
+    try:
+        dumps(value)
+    finally:
+        _lost.types = None
+    return lost
 
 
 def _string_keys(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """``self.record``: a row of named values that ``save()`` appends to the trial's records.
 
-User columns are never touched; the columns machinable adds (``_time``, ``_iteration``, ...) start with ``_``.
+User columns are never touched; the columns machinable adds (``_time``, ``_iteration``, ...) start with ``_``
+and a user may not set them. A value JSON cannot hold is stored as its text, with a warning once per key.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from machinable.errors import UsageError
+from machinable.storage import encoding
 from machinable.storage.encoding import dumps
 
 if TYPE_CHECKING:
@@ -20,6 +22,16 @@ if TYPE_CHECKING:
 
 # Columns machinable adds that differ on every run by nature (comparisons and tables leave them out).
 TIMESTAMP_COLUMNS = frozenset({"_time"})
+# Columns machinable writes into every row (``save()``): a user column of that name would be overwritten.
+RESERVED_COLUMNS = frozenset({"_time", "_iteration"})
+
+
+def _check_column(key: Any) -> None:
+    if key in RESERVED_COLUMNS:
+        raise UsageError(
+            f"record column '{key}' is reserved: machinable writes it into every saved row; "
+            f"name your column differently (e.g. '{str(key).lstrip('_')}')"
+        )
 
 
 @final
@@ -29,7 +41,7 @@ class Record:
     ``observer``, if given, is called with each saved row as stored (the live progress of a running trial).
     """
 
-    __slots__ = ("writer", "rows", "_row", "observer")
+    __slots__ = ("writer", "rows", "_row", "observer", "_as_text")
 
     def __init__(
         self,
@@ -40,8 +52,10 @@ class Record:
         self.rows: list[dict[str, Any]] = []
         self._row: dict[str, Any] = {}
         self.observer = observer
+        self._as_text: set[str] = set()  # keys already warned about (stored as text)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        _check_column(key)
         self._row[key] = value
 
     def __getitem__(self, key: str) -> Any:
@@ -63,6 +77,8 @@ class Record:
         return self._row.get(key, default)
 
     def update(self, values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        for key in (*(values or ()), *kwargs):
+            _check_column(key)
         if values:
             self._row.update(values)
         if kwargs:
@@ -87,15 +103,18 @@ class Record:
                     f"set your columns with record['{key}'] = value"
                 )
         row = {**self._row, "_time": time.time(), **fields}
+        before = encoding.as_text_count()
         line = self.writer.write(row) if self.writer is not None else dumps(row)
-        # Only after a successful write: a failed write keeps the row for another try.
-        self._row = {}
+        user, self._row = self._row, {}  # only after a successful write: a failed one keeps the row
         # The row as stored (numpy values as numbers, paths as text, ...): results in memory then agree with
         # results read back, and mutating a saved value afterwards changes neither.
         saved: dict[str, Any] = json.loads(line)
         self.rows.append(saved)
         if self.observer is not None:
             self.observer(saved)
+        if encoding.as_text_count() != before:
+            # Last: a warning turned into an error must not leave a written row out of ``rows``.
+            encoding.warn_as_text(user, self._as_text, "record column")
         return saved
 
     def __repr__(self) -> str:

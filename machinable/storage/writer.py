@@ -22,7 +22,7 @@ from typing import Any, final
 from machinable.errors import StorageError
 from machinable.storage import store as _store
 from machinable.storage.backup import DEFAULT_MAX_FILE_SIZE, build_zip
-from machinable.storage.encoding import dumpb, dumps
+from machinable.storage.encoding import as_text_count, dumpb, dumps, warn_as_text
 from machinable.storage.heartbeat import DEFAULT_INTERVAL, HEARTBEAT
 from machinable.storage.index import INDEX_JSONL
 from machinable.storage.streams import LazyTextStream, RecordWriter
@@ -202,6 +202,7 @@ class TrialWriter:
         self._records: dict[str, RecordWriter] = {}
         self._streams: dict[str, LazyTextStream] = {}
         self._store_keys: dict[str, Any] | None = None
+        self._as_text: set[str] = set()  # stored names already warned about (kept as their text)
         self._written: set[str] = set()
         self._last_beat = 0.0
         self._beating = False
@@ -213,13 +214,20 @@ class TrialWriter:
         if not self._ready:
             self.execution._prepare()
             self._io.makedirs(self.path)
+            self._sweep(self.path)
             self._ready = True
         parent = rel.rpartition("/")[0]
         if parent and parent not in self._subdirs:
             self._io.makedirs(self._prefix + parent)
+            self._sweep(self._prefix + parent)
             self._subdirs.add(parent)
         self._written.add(rel)
         return self._prefix + rel
+
+    def _sweep(self, folder: str) -> None:
+        # A resumed trial's folder may hold temp files of the killed run's atomic writes (local disks only).
+        if self.execution.location.is_local:
+            _store.remove_stale_temp_files(self._io, folder)
 
     def _write(self, rel: str, data: bytes) -> None:
         self._io.write_bytes(self._prepare(rel), data, atomic=True)
@@ -318,14 +326,19 @@ class TrialWriter:
             self._check_real_parent(rel, name, "store name")
             if not overwrite and (rel in self._written or self._io.isfile(self._io.join(self.path, rel))):
                 raise self._exists(name)
-            data = _store.encode(kind, normal, value)
-            self._write(rel, data)
+            before = as_text_count()
+            self._write(rel, _store.encode(kind, normal, value))
+            if as_text_count() != before:
+                warn_as_text({normal: value}, self._as_text, "stored value")
             return rel
         keys = self._load_store_keys()
         if normal in keys and not overwrite:
             raise self._exists(name)
         # Converted now, so a value the component mutates later is stored as it was.
+        before = as_text_count()
         keys[normal] = json.loads(dumps(value))
+        if as_text_count() != before:
+            warn_as_text({normal: value}, self._as_text, "stored value")
         self._write(_store.STORE_JSON, dumpb(keys, pretty=True))
         return normal
 

@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -219,6 +219,9 @@ class _Pool:
         fd, crash_file = tempfile.mkstemp(prefix="machinable-worker-", suffix=".crash")
         os.close(fd)
         ours, theirs = self.mp.Pipe()
+        # A forked worker inherits the controller's end of its own pipe and of every other worker's: it closes
+        # them, so that its sends fail (and it stops) when the controller dies instead of blocking forever.
+        inherited = [ours, *(s.conn for s in self.slots)] if self.inherit else []
         process = self.mp.Process(
             target=_worker_main,
             args=(
@@ -227,6 +230,7 @@ class _Pool:
                 self.worker_context,
                 crash_file,
                 self.context.progress is not None,
+                inherited,
             ),
             name="machinable-worker",
             daemon=False,  # trials may start processes of their own (data loaders): daemons may not
@@ -359,12 +363,21 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _worker_main(
-    conn: Connection, specs: list[TrialSpec], context: WorkerContext, crash_file: str, progress: bool = False
+    conn: Connection,
+    specs: list[TrialSpec],
+    context: WorkerContext,
+    crash_file: str,
+    progress: bool = False,
+    inherited: Iterable[Connection] = (),
 ) -> None:
     """Receive spec indexes (fork) or specs (spawn), run them, send results back (and, with ``progress``,
-    the running trial's record rows, throttled); ``None`` means stop."""
+    the running trial's record rows, throttled); ``None`` means stop. ``inherited``: the controller's
+    connection ends a forked worker holds (closed here: only the controller may keep them open)."""
     import faulthandler
 
+    for other in inherited:
+        with contextlib.suppress(OSError):
+            other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
     signal.signal(signal.SIGTERM, _interrupt)
     _die_with_parent()
