@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from cli_helpers import clean_env, run_inprocess
+from cli_helpers import clean_env, run_inprocess, write_project
 from plotly.offline import get_plotlyjs
 
 import machinable as ml
@@ -72,10 +72,7 @@ class Fit(ml.Component):
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "machinable.yaml").write_text(YAML)
-    (root / "fit.py").write_text(FIT)
+    root = write_project(tmp_path / "project", YAML, {"fit.py": FIT})
     monkeypatch.chdir(root)
     return root
 

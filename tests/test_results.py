@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import clean_env, run_inprocess
+from cli_helpers import clean_env, run_inprocess, write_project
 from test_cli_docs import examples
 
 import machinable as ml
@@ -71,10 +71,7 @@ def sweep(*extra: dict) -> ml.Task:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "machinable.yaml").write_text(YAML)
-    (root / "fit.py").write_text(FIT)
+    root = write_project(tmp_path / "project", YAML, {"fit.py": FIT})
     monkeypatch.chdir(root)
     return root
 

@@ -9,7 +9,7 @@ import json
 import statistics
 
 import pytest
-from cli_helpers import run_inprocess
+from cli_helpers import run_inprocess, write_project
 from test_results import FIT, YAML, sweep
 
 import machinable as ml
@@ -19,10 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "machinable.yaml").write_text(YAML)
-    (root / "fit.py").write_text(FIT)
+    root = write_project(tmp_path / "project", YAML, {"fit.py": FIT})
     monkeypatch.chdir(root)
     return root
 
