@@ -42,23 +42,34 @@ def test_the_page_has_command_examples() -> None:
     assert len(examples()) >= 8
 
 
-@pytest.mark.parametrize(("command", "expected"), examples(), ids=[c for c, _ in examples()])
-def test_example(tmp_path: Path, monkeypatch, capsys, command: str, expected: str) -> None:
+def example_project(tmp_path: Path) -> Path:
+    """A fresh copy of example_project/ (no results or cache of earlier runs)."""
     project = tmp_path / "example_project"
-    shutil.copytree(
-        ROOT / "example_project",
-        project,
-        ignore=shutil.ignore_patterns("__pycache__", "results", ".machinable_cache"),
-    )
-    monkeypatch.chdir(project)
+    ignore = shutil.ignore_patterns("__pycache__", "results", ".machinable_cache")
+    shutil.copytree(ROOT / "example_project", project, ignore=ignore)
+    return project
+
+
+def mismatch(capsys, project: Path, command: str, expected: str) -> str | None:
+    """Run ``$ command`` in ``project``; what differs from the page (output, or the exit code: 4 for an
+    ``ERROR:`` line shown on stderr, else 0), None when it prints what the page shows."""
     words = shlex.split(command)
     assert words[0] == "machinable"
     result = run_inprocess(capsys, project, *words[1:])
     error = expected.startswith("ERROR:")
     shown = result.err if error else result.out
-    checker = doctest.OutputChecker()
-    flags = doctest.ELLIPSIS
-    assert checker.check_output(expected.rstrip() + "\n", shown.rstrip() + "\n", flags), (
-        f"$ {command}\nexpected:\n{expected}\ngot (exit {result.ret}):\n{result.out}{result.err}"
-    )
-    assert result.ret == (4 if error else 0)
+    if not doctest.OutputChecker().check_output(
+        expected.rstrip() + "\n", shown.rstrip() + "\n", doctest.ELLIPSIS
+    ):
+        return f"$ {command}\nexpected:\n{expected}\ngot (exit {result.ret}):\n{result.out}{result.err}"
+    if result.ret != (4 if error else 0):
+        return f"$ {command}: exit {result.ret}"
+    return None
+
+
+@pytest.mark.parametrize(("command", "expected"), examples(), ids=[c for c, _ in examples()])
+def test_example(tmp_path: Path, monkeypatch, capsys, command: str, expected: str) -> None:
+    project = example_project(tmp_path)
+    monkeypatch.chdir(project)
+    wrong = mismatch(capsys, project, command, expected)
+    assert wrong is None, wrong

@@ -10,8 +10,6 @@ import doctest
 import io
 import json
 import re
-import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import clean_env, run_inprocess, write_project
-from test_cli_docs import examples
+from test_cli_docs import example_project, examples, mismatch
 
 import machinable as ml
 from machinable.errors import UsageError
@@ -523,37 +521,15 @@ def test_the_page_shows_show_compare_and_a_trial():
 
 
 def test_the_console_examples_print_what_the_page_shows(tmp_path, monkeypatch, capsys):
-    project = tmp_path / "example_project"
-    shutil.copytree(
-        ROOT / "example_project",
-        project,
-        ignore=shutil.ignore_patterns("__pycache__", "results", ".machinable_cache"),
-    )
+    project = example_project(tmp_path)
     monkeypatch.chdir(project)
     monkeypatch.setenv("COLUMNS", "80")
-    checker, wrong = doctest.OutputChecker(), []
-    for command, want in console_examples():
-        words = shlex.split(command)
-        assert words[0] == "machinable"
-        result = run_inprocess(capsys, project, *words[1:])
-        error = want.startswith("ERROR:")
-        shown = result.err if error else result.out
-        if not checker.check_output(want.rstrip() + "\n", shown.rstrip() + "\n", doctest.ELLIPSIS):
-            wrong.append(
-                f"$ {command}\nexpected:\n{want}\ngot (exit {result.ret}):\n{result.out}{result.err}"
-            )
-        elif result.ret != (4 if error else 0):
-            wrong.append(f"$ {command}: exit {result.ret}")
-    assert not wrong, "\n\n".join(wrong)
+    wrong = [mismatch(capsys, project, command, want) for command, want in console_examples()]
+    assert not any(wrong), "\n\n".join(w for w in wrong if w)
 
 
 def test_the_python_examples_run(tmp_path, monkeypatch):
-    project = tmp_path / "example_project"
-    shutil.copytree(
-        ROOT / "example_project",
-        project,
-        ignore=shutil.ignore_patterns("__pycache__", "results", ".machinable_cache"),
-    )
+    project = example_project(tmp_path)
     monkeypatch.chdir(project)
     text = PAGE.read_text().split(OTHERS)[0]
     blocks = PYCON.findall(text)
