@@ -156,6 +156,19 @@ def test_the_table_shows_differing_keys_common_keys_above_and_failures_below(run
     assert lines[7:] == [f"FAILED {failed.node_id} - ValueError: diverged"]
 
 
+def test_color_marks_the_trials_that_did_not_pass_in_tables_only(runs, project, capsys):
+    results, _, b = runs
+    failed = next(t for t in ml.Storage(str(results)).get(b).trials if t.status == "failed")
+    red = f"\x1b[31mFAILED {failed.node_id} - ValueError: diverged\x1b[0m"
+    coloured = _show(capsys, project, b, "--storage", str(results), "--color", "yes")
+    assert coloured.lines[-1] == red
+    assert sum("\x1b[" in line for line in coloured.lines) == 1  # the rest of the table stays plain
+    plain = _show(capsys, project, b, "--storage", str(results), "--color", "no")
+    assert "\x1b[" not in plain.out
+    markdown = _show(capsys, project, b, "--storage", str(results), "--color", "yes", "--format", "md")
+    assert "\x1b[" not in markdown.out  # md, csv and json are read by programs
+
+
 def test_markdown_is_a_github_table_with_failures_as_a_list(runs, project, capsys):
     results, _, b = runs
     result = _show(capsys, project, b, "--storage", str(results), "--format", "md", "--metric", "loss")

@@ -45,6 +45,12 @@ def _results_options(sub: argparse.ArgumentParser) -> None:
         "--format", choices=("table", "md", "csv", "json"), help="table (default), md, csv or json"
     )
     sub.add_argument("--json", action="store_true", help="the same as --format json")
+    sub.add_argument(
+        "--color",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="mark the trials that did not pass in red (tables on a terminal: auto)",
+    )
 
 
 def _selection_options(sub: argparse.ArgumentParser) -> None:
@@ -54,7 +60,6 @@ def _selection_options(sub: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="where the executions are stored: a path or fsspec URL (default: the last run's storage, if on disk)",
     )
-    sub.add_argument("--color", choices=("auto", "yes", "no"), default="auto", help="colour the output")
     sub.add_argument("-k", dest="keyword", metavar="EXPR", help="only trials matching EXPR (as for a run)")
     sub.add_argument(
         "--metric",
@@ -165,7 +170,7 @@ def run_show(config: Config) -> int:
     if not option.ids and not option.keyword:
         if option.follow:
             raise UsageError("--follow needs an execution ID (or -k EXPR)")
-        print(render_executions(storage, view.fmt))
+        _print(config, render_executions(storage, view.fmt), view.fmt)
         return ExitCode.OK
     ids = [resolve_id(config, given) for given in option.ids]
     if len(ids) == 2 and not _is_execution(storage, ids[1]):
@@ -178,13 +183,29 @@ def run_show(config: Config) -> int:
             )
         except NoSuchTrial as exc:
             raise UsageError(f"{exc} (nor is {ids[1]!r} an execution in storage {storage.url})") from None
-        print(text)
+        _print(config, text, view.fmt)
         return ExitCode.OK
     executions = [get_execution(storage, i) for i in ids] if ids else storage.executions()
     if option.follow:
         return _follow(storage, [e.folder for e in executions] if ids else None, view, option.interval)
-    print(render_results(executions, view))
+    _print(config, render_results(executions, view), view.fmt)
     return ExitCode.OK
+
+
+# the first word of the lines below a table that name a trial which did not pass (reporting/show.failure_lines)
+NOT_PASSED = ("FAILED", "CRASHED", "INTERRUPTED")
+
+
+def _print(config: Config, text: str, fmt: str) -> None:
+    """``text`` on stdout; in a table with colour on (``--color``), the trials that did not pass in red. md, csv
+    and json stay plain: they are read by other programs."""
+    import sys
+
+    from machinable.reporting.terminalwriter import TerminalWriter, should_color
+
+    tw = TerminalWriter(sys.stdout, fmt == "table" and should_color(sys.stdout, config.option.color))
+    for line in text.split("\n"):
+        tw.line(line, red=line.split(" ", 1)[0] in NOT_PASSED)
 
 
 def _is_execution(storage: Any, word: str) -> bool:
@@ -220,7 +241,8 @@ def run_compare(config: Config) -> int:
     for given in (config.option.a, config.option.b):
         execution_id, _, node = given.partition("/")
         sides.append(Side(get_execution(storage, resolve_id(config, execution_id)), node or None))
-    print(render_comparison(sides[0], sides[1], _view(config)))
+    view = _view(config)
+    _print(config, render_comparison(sides[0], sides[1], view), view.fmt)
     return ExitCode.OK
 
 
