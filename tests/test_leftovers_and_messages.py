@@ -13,7 +13,7 @@ from cli_helpers import FLAKY, run_inprocess, write_project
 from guide import make_project
 
 from machinable.errors import UsageError
-from machinable.storage import ExecutionWriter, Record, open_storage
+from machinable.storage import ExecutionWriter, Record, archive_attempt, open_storage
 from machinable.storage.encoding import StoredAsTextWarning
 
 # -- projects written for the original machinable ----------------------------------------------------------------
@@ -49,21 +49,26 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def test_a_trial_writer_removes_the_temp_files_a_killed_run_left(tmp_path: Path) -> None:
+def test_resuming_a_trial_removes_the_temp_files_a_killed_run_left(tmp_path: Path) -> None:
     location = open_storage(str(tmp_path))
     folder = tmp_path / "3K45al" / "t1"
     (folder / "store").mkdir(parents=True)
     dead, alive = _dead_pid(), os.getpid()
     stale = [folder / f"status.json.{dead}-7.tmp", folder / "store" / f"model.npy.{dead}-7.tmp"]
     live = folder / "store" / f"other.npy.{alive}-7.tmp"  # a write of a live process may still finish
-    for path in [*stale, live]:
+    for path in [*stale, live, folder / "status.json"]:
         path.write_bytes(b"partial")
+    # Resume resets the trial's folder (replay/destinations.py IntoStored): the previous attempt is archived,
+    # and what a dead process never finished writing is dropped, not archived.
+    assert archive_attempt(ExecutionWriter(location, "3K45al"), "t1") == 1
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
+        "attempts/1/status.json",
+        f"store/{live.name}",
+    ]
     tw = ExecutionWriter(location, "3K45al").trial("t1")
     tw.write_status(outcome="running")
-    assert not stale[0].exists() and stale[1].exists()  # store/ is swept when the trial first writes there
     tw.store("model.json", {"a": 1})
-    assert not stale[1].exists() and live.exists()
-    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [
+    assert sorted(p.name for p in folder.glob("**/*") if p.is_file() and "attempts" not in p.parts) == [
         "model.json",
         live.name,
         "status.json",
@@ -130,8 +135,7 @@ def test_a_target_whose_module_fails_to_import_reports_the_import_error(
 
 
 def test_the_temp_name_pattern_follows_the_backend() -> None:
-    from machinable.storage.backend import _tmp_name
-    from machinable.storage.store import _TEMP_NAME
+    from machinable.storage.backend import _TEMP_NAME, _tmp_name
 
     match = _TEMP_NAME.fullmatch(os.path.basename(_tmp_name("/x/store/model.npy")))
     assert match is not None and int(match.group(1)) == os.getpid()

@@ -17,10 +17,15 @@ ATTEMPTS_DIR = "attempts"
 def archive_attempt(writer: ExecutionWriter, uid: str) -> int:
     """Move the files of trial ``uid``'s previous attempt to ``attempts/<n>/``; returns how many were moved.
 
-    The files are copied before they are removed, so a resume that is itself killed loses nothing either.
+    The files are copied before they are removed, so a resume that is itself killed loses nothing either. Temp
+    files of atomic writes that a killed process never finished are deleted (they hold no result); those of a
+    live process are left alone.
     """
     io = writer._io
     folder = io.join(writer.path, uid)
+    for rel in io.stale_temp_files(folder):
+        if not rel.startswith(ATTEMPTS_DIR + "/"):
+            io.remove(io.join(folder, rel))
     try:
         files = [f for f in io.files_under(folder) if not f.startswith(ATTEMPTS_DIR + "/")]
     except FileNotFoundError:

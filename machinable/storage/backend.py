@@ -13,8 +13,11 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import re
 import threading
 from typing import Any, Protocol
+
+from machinable.storage.liveness import pid_gone
 
 # Object stores have no directories: creating them costs round trips (or even creates buckets).
 _NO_DIRECTORIES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "tos", "oss"}
@@ -77,6 +80,11 @@ class Backend:
     def remove(self, path: str) -> None:
         raise NotImplementedError
 
+    def stale_temp_files(self, path: str) -> list[str]:
+        """Temp files below ``path`` of atomic writes whose process is gone (they never finished), relative to
+        it; none where writes need no temp file."""
+        return []
+
     def refresh(self) -> None:
         """Forget cached listings before reading back (s3fs caches them)."""
 
@@ -96,6 +104,10 @@ def _probe_name() -> str:
 def _tmp_name(path: str) -> str:
     # Unique per process and thread, so concurrent writers never share a temp file.
     return f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
+
+
+# What _tmp_name makes: '<name>.<pid>-<thread>.tmp'.
+_TEMP_NAME = re.compile(r".+\.(\d+)-\d+\.tmp")
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -196,6 +208,17 @@ class LocalBackend(Backend):
             rel = os.path.relpath(folder, path)
             for name in files:
                 if not name.endswith(".tmp"):
+                    out.append(name if rel == "." else posixpath.join(rel.replace(os.sep, "/"), name))
+        return sorted(out)
+
+    def stale_temp_files(self, path: str) -> list[str]:
+        # A temp file of a live process may still be renamed into place: only those of ended processes go.
+        out = []
+        for folder, _dirs, files in os.walk(path):
+            rel = os.path.relpath(folder, path)
+            for name in files:
+                match = _TEMP_NAME.fullmatch(name)
+                if match is not None and pid_gone(int(match.group(1))):
                     out.append(name if rel == "." else posixpath.join(rel.replace(os.sep, "/"), name))
         return sorted(out)
 

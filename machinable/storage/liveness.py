@@ -11,7 +11,15 @@ def process_gone(status: dict[str, Any]) -> bool:
     import socket
 
     pid, host = status.get("pid"), status.get("host")
-    if os.name != "posix" or not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return False
+    return pid_gone(pid)
+
+
+def pid_gone(pid: int) -> bool:
+    """Whether process ``pid`` of this host has ended (or is a zombie); False when that cannot be told: not
+    POSIX (Windows' os.kill(pid, 0) would send CTRL_C_EVENT instead of probing), or no permission to probe."""
+    if os.name != "posix" or pid <= 0:
         return False
     try:
         os.kill(pid, 0)

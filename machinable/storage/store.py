@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import posixpath
-import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -36,41 +34,6 @@ def check_name(name: Any, what: str = "store name") -> str:
     if normal == ".." or normal.startswith("../") or normal == ".":
         raise StorageError(f"{what} '{name}' would resolve outside the trial's folder")
     return normal
-
-
-# The temp names of atomic writes on local disks (storage/backend.py _tmp_name): '<name>.<pid>-<thread>.tmp'.
-_TEMP_NAME = re.compile(r".+\.(\d+)-\d+\.tmp")
-
-
-def remove_stale_temp_files(backend: Any, folder: str) -> list[str]:
-    """Remove the temp files in ``folder`` that a killed process left behind (its atomic writes never
-    finished); returns their names. Temp files of live processes may still be renamed into place: kept."""
-    try:
-        entries = backend.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    removed = []
-    for name, is_dir in entries:
-        match = None if is_dir else _TEMP_NAME.fullmatch(name)
-        if match is not None and not _alive(int(match.group(1))):
-            try:
-                backend.remove(backend.join(folder, name))
-            except FileNotFoundError:
-                continue
-            removed.append(name)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    if os.name == "nt" or pid == os.getpid():
-        return True  # Windows' os.kill(pid, 0) would send CTRL_C_EVENT, not probe: never guess there
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def _numpy_available() -> bool:

@@ -214,20 +214,13 @@ class TrialWriter:
         if not self._ready:
             self.execution._prepare()
             self._io.makedirs(self.path)
-            self._sweep(self.path)
             self._ready = True
         parent = rel.rpartition("/")[0]
         if parent and parent not in self._subdirs:
             self._io.makedirs(self._prefix + parent)
-            self._sweep(self._prefix + parent)
             self._subdirs.add(parent)
         self._written.add(rel)
         return self._prefix + rel
-
-    def _sweep(self, folder: str) -> None:
-        # A resumed trial's folder may hold temp files of the killed run's atomic writes (local disks only).
-        if self.execution.location.is_local:
-            _store.remove_stale_temp_files(self._io, folder)
 
     def _write(self, rel: str, data: bytes) -> None:
         self._io.write_bytes(self._prepare(rel), data, atomic=True)
