@@ -135,7 +135,7 @@ def test_a_target_whose_module_fails_to_import_reports_the_import_error(
 
 
 def test_the_temp_name_pattern_follows_the_backend() -> None:
-    from machinable.storage.backend import _TEMP_NAME, _tmp_name
+    from machinable.storage.local_backend import _TEMP_NAME, _tmp_name
 
     match = _TEMP_NAME.fullmatch(os.path.basename(_tmp_name("/x/store/model.npy")))
     assert match is not None and int(match.group(1)) == os.getpid()

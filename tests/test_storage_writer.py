@@ -12,7 +12,7 @@ import pytest
 
 from machinable.errors import StorageError
 from machinable.storage import ExecutionWriter, Record, Storage, open_storage
-from machinable.storage.backend import _tmp_name
+from machinable.storage.local_backend import _tmp_name
 
 np = pytest.importorskip("numpy")
 

@@ -232,9 +232,10 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
     from machinable.storage import Record
 
     tw = env.writer.trial(spec.uid)
-    tw.write_trial(spec.trial_info(env.execution_id))
     started = time.time()
-    tw.write_status(outcome="running", started=started, heartbeat=started, pid=os.getpid(), host=HOST)
+    tw.begin(
+        spec.trial_info(env.execution_id), outcome="running", started=started, pid=os.getpid(), host=HOST
+    )
     tw.start_heartbeat()
     flags = Flags(trial_flags(spec, env.execution_id))
     observer = _Throttled(env.progress, spec.uid) if env.progress is not None else None

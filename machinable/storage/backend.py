@@ -10,14 +10,10 @@ folder, then ``os.replace``); object stores replace whole objects anyway.
 
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
-import re
 import threading
 from typing import Any, Protocol
-
-from machinable.storage.liveness import pid_gone
 
 # Object stores have no directories: creating them costs round trips (or even creates buckets).
 _NO_DIRECTORIES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "r2", "tos", "oss"}
@@ -39,6 +35,11 @@ class Backend:
 
     def write_bytes(self, path: str, data: bytes, *, atomic: bool = False) -> None:
         raise NotImplementedError
+
+    def create_bytes(self, path: str, data: bytes) -> None:
+        """Write a file that should not exist yet: readers find it absent, empty or whole, never half-written (a
+        writer killed between creating and writing leaves it empty); an existing file is replaced atomically."""
+        self.write_bytes(path, data, atomic=True)
 
     def open_append(self, path: str, *, buffered: bool = False) -> Appender:
         raise NotImplementedError
@@ -91,157 +92,14 @@ class Backend:
     def check_writable(self, root: str) -> None:
         """Raise (OSError, or the filesystem's own error) unless files can be written below ``root``: a probe
         file is created and removed, which also proves that credentials, the bucket and the server work."""
-        probe = self.join(root, _probe_name())
+        probe = self.join(root, probe_name())
         self.makedirs(root)
         self.write_bytes(probe, b"")
         self.remove(probe)
 
 
-def _probe_name() -> str:
+def probe_name() -> str:
     return f".machinable-probe-{os.getpid()}-{threading.get_ident()}"
-
-
-def _tmp_name(path: str) -> str:
-    # Unique per process and thread, so concurrent writers never share a temp file.
-    return f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
-
-
-# What _tmp_name makes: '<name>.<pid>-<thread>.tmp'.
-_TEMP_NAME = re.compile(r".+\.(\d+)-\d+\.tmp")
-
-
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-
-
-def _write_file(path: str, data: bytes) -> None:
-    """``open(path, 'wb').write(data)`` in three system calls: a file object's own stat, tty and seek probes
-    (and its buffer) are a third of what writing a small JSON file costs, three times per trial."""
-    fd = os.open(path, _CREATE, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-
-
-class LocalBackend(Backend):
-    is_local = True
-
-    def join(self, *parts: str) -> str:
-        return os.path.join(*parts)
-
-    def write_bytes(self, path: str, data: bytes, *, atomic: bool = False) -> None:
-        if atomic:
-            tmp = _tmp_name(path)
-            try:
-                _write_file(tmp, data)
-                os.replace(tmp, path)
-            except BaseException:
-                # A full disk or a Ctrl-C must not leave temp files behind.
-                try:
-                    os.remove(tmp)
-                except OSError:
-                    pass
-                raise
-        else:
-            _write_file(path, data)
-
-    def open_append(self, path: str, *, buffered: bool = False) -> Appender:
-        # Unbuffered: each write() is one append syscall, so a killed process loses at most a partial line.
-        return open(path, "ab", buffering=-1 if buffered else 0)
-
-    def read_bytes(self, path: str) -> bytes:
-        with open(path, "rb") as f:
-            return f.read()
-
-    def isfile(self, path: str) -> bool:
-        return os.path.isfile(path)
-
-    def isdir(self, path: str) -> bool:
-        return os.path.isdir(path)
-
-    def makedirs(self, path: str) -> None:
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
-            os.makedirs(path, exist_ok=True)
-
-    def claim(self, path: str, marker: str) -> bool:
-        # mkdir is atomic: of two processes taking the same folder at once, exactly one succeeds.
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            return False
-        return True
-
-    def create(self, path: str, data: bytes) -> bool:
-        # The content goes to a temp file first and is linked into place: link fails if the name exists, and
-        # readers never see a claim half written. O_EXCL where hard links are not supported.
-        tmp = _tmp_name(path)
-        _write_file(tmp, data)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-        finally:
-            os.remove(tmp)
-        return True
-
-    def listdir(self, path: str) -> list[tuple[str, bool]]:
-        with os.scandir(path) as entries:
-            return [(e.name, e.is_dir()) for e in entries]
-
-    def files_under(self, path: str) -> list[str]:
-        out = []
-        for folder, _dirs, files in os.walk(path):
-            rel = os.path.relpath(folder, path)
-            for name in files:
-                if not name.endswith(".tmp"):
-                    out.append(name if rel == "." else posixpath.join(rel.replace(os.sep, "/"), name))
-        return sorted(out)
-
-    def stale_temp_files(self, path: str) -> list[str]:
-        # A temp file of a live process may still be renamed into place: only those of ended processes go.
-        out = []
-        for folder, _dirs, files in os.walk(path):
-            rel = os.path.relpath(folder, path)
-            for name in files:
-                match = _TEMP_NAME.fullmatch(name)
-                if match is not None and pid_gone(int(match.group(1))):
-                    out.append(name if rel == "." else posixpath.join(rel.replace(os.sep, "/"), name))
-        return sorted(out)
-
-    def remove(self, path: str) -> None:
-        os.remove(path)
-
-    def check_writable(self, root: str) -> None:
-        # The messages name the path to fix: os.makedirs would report a file further up as 'File exists' on root.
-        existing = root
-        while not os.path.exists(existing) and os.path.dirname(existing) != existing:
-            existing = os.path.dirname(existing)
-        if not os.path.isdir(existing):
-            raise NotADirectoryError(errno.ENOTDIR, f"'{existing}' is a file, not a folder")
-        try:
-            os.makedirs(root, exist_ok=True)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot create the folder '{root}' ({exc.strerror})") from exc
-        probe = os.path.join(root, _probe_name())
-        try:
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot create files in '{root}' ({exc.strerror})") from exc
-        os.remove(probe)
 
 
 class _MemoryAppender:

@@ -11,7 +11,6 @@ gives the same answer as a rebuild from the trial folders (:func:`rebuild_index`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +33,24 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         count += 1
         last = {}
         for key, value in row.items():
-            if not _metric(key, value):
+            kind = type(value)
+            # Exact types first: the common row costs two set lookups per value (this runs for every trial).
+            if kind not in _NUMBERS and not _metric(key, value):
+                continue
+            if type(key) is not str or key[:1] == "_":
                 continue
             last[key] = value
-            if not (isinstance(value, float) and math.isnan(value)):
-                low[key] = value if key not in low else min(low[key], value)
-                high[key] = value if key not in high else max(high[key], value)
+            if value == value:  # NaN is no minimum or maximum
+                if key not in low:
+                    low[key] = high[key] = value
+                elif value < low[key]:
+                    low[key] = value
+                elif value > high[key]:
+                    high[key] = value
     return {"rows": count, "last": last, "min": low, "max": high}
+
+
+_NUMBERS = frozenset({int, float})
 
 
 def _metric(key: Any, value: Any) -> bool:

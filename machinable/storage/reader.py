@@ -17,17 +17,18 @@ from typing import Any, final
 from machinable.errors import StorageError
 from machinable.storage import store as _store
 from machinable.storage.backend import Backend
-from machinable.storage.liveness import process_gone
-from machinable.storage.streams import RECORDS_DIR, parse_jsonl
-from machinable.storage.url import MissingDependencyError, StorageLocation, open_storage
-from machinable.storage.writer import (
+from machinable.storage.layout import (
     CODE_ZIP,
     EXECUTION_JSON,
     LOG_TXT,
     OUTPUT_LOG,
     STATUS_JSON,
     TRIAL_JSON,
+    start_status,
 )
+from machinable.storage.liveness import process_gone
+from machinable.storage.streams import RECORDS_DIR, parse_jsonl
+from machinable.storage.url import MissingDependencyError, StorageLocation, open_storage
 
 DEFAULT_STALE_AFTER = 30.0
 
@@ -36,6 +37,8 @@ def _read_json(io: Backend, path: str) -> dict[str, Any]:
     try:
         data = io.read_bytes(path)
     except FileNotFoundError:
+        return {}
+    if not data:  # created by a writer killed before it wrote (Backend.create_bytes): not written
         return {}
     try:
         value = json.loads(data)
@@ -115,8 +118,11 @@ class StoredTrial:
 
     @property
     def status_info(self) -> dict[str, Any]:
-        """The content of status.json, read again on every access (a running trial changes it)."""
-        return _read_json(self._io, self._file(STATUS_JSON))
+        """The content of status.json, read again on every access (a running trial changes it); before its
+        first heartbeat, a running trial has only the ``start`` status in trial.json."""
+        return _read_json(self._io, self._file(STATUS_JSON)) or start_status(
+            _read_json(self._io, self._file(TRIAL_JSON))
+        )
 
     @property
     def status(self) -> str | None:

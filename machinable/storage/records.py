@@ -34,6 +34,17 @@ def _check_column(key: Any) -> None:
         )
 
 
+# Values that JSON stores as they are: a row of only these is its own stored form (no need to parse it back).
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(row: dict[str, Any]) -> bool:
+    return set(map(type, row.values())) <= _PLAIN_TYPES and set(map(type, row)) == _STR
+
+
+_STR = {str}
+
+
 @final
 class Record:
     """The current row (a small dict-like) plus every saved row in :attr:`rows`.
@@ -108,7 +119,7 @@ class Record:
         user, self._row = self._row, {}  # only after a successful write: a failed one keeps the row
         # The row as stored (numpy values as numbers, paths as text, ...): results in memory then agree with
         # results read back, and mutating a saved value afterwards changes neither.
-        saved: dict[str, Any] = json.loads(line)
+        saved: dict[str, Any] = row if _plain(row) else json.loads(line)
         self.rows.append(saved)
         if self.observer is not None:
             self.observer(saved)

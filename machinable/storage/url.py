@@ -109,10 +109,10 @@ class StorageLocation:
     def backend(self) -> Backend:
         """The file operations writers and readers use (internal)."""
         if self._backend is None:
-            from machinable.storage import backend
+            from machinable.storage import backend, local_backend
 
             if self.is_local:
-                self._backend = backend.LocalBackend()
+                self._backend = local_backend.LocalBackend()
             elif self.is_memory:
                 self._backend = backend.MemoryBackend(self.fs)
             else:

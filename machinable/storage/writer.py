@@ -25,29 +25,17 @@ from machinable.storage.backup import DEFAULT_MAX_FILE_SIZE, build_zip
 from machinable.storage.encoding import as_text_count, dumpb, dumps, warn_as_text
 from machinable.storage.heartbeat import DEFAULT_INTERVAL, HEARTBEAT
 from machinable.storage.index import INDEX_JSONL
+from machinable.storage.layout import (
+    CODE_ZIP,
+    EXECUTION_JSON,
+    LOG_TXT,
+    OUTPUT_LOG,
+    STATUS_JSON,
+    TRIAL_JSON,
+    check_segment,
+)
 from machinable.storage.streams import LazyTextStream, RecordWriter
 from machinable.storage.url import StorageLocation
-
-EXECUTION_JSON = "execution.json"
-CODE_ZIP = "code.zip"
-TRIAL_JSON = "trial.json"
-STATUS_JSON = "status.json"
-LOG_TXT = "log.txt"
-OUTPUT_LOG = "output.log"
-
-
-def check_segment(name: Any, what: str) -> str:
-    """A single folder name: no separators, not '.' or '..' (ids and uids become folder names)."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or name in (".", "..")
-        or "/" in name
-        or "\\" in name
-        or "\x00" in name
-    ):
-        raise StorageError(f"{what} must be a plain folder name, not {name!r}")
-    return name
 
 
 @final
@@ -223,7 +211,10 @@ class TrialWriter:
         return self._prefix + rel
 
     def _write(self, rel: str, data: bytes) -> None:
-        self._io.write_bytes(self._prepare(rel), data, atomic=True)
+        if rel in self._written:
+            self._io.write_bytes(self._prepare(rel), data, atomic=True)
+        else:  # the first write by this writer (a reused folder's old file is still replaced atomically)
+            self._io.create_bytes(self._prepare(rel), data)
 
     def _open_append(self, rel: str, *, buffered: bool) -> Any:
         return self._io.open_append(self._prepare(rel), buffered=buffered)
@@ -233,6 +224,16 @@ class TrialWriter:
     def write_trial(self, info: Mapping[str, Any]) -> None:
         """Merge ``info`` (node id, component, module, config, versions, seed, flags, ...) into trial.json."""
         self._info.update(info)
+        self._write(TRIAL_JSON, dumpb(self._info))
+
+    def begin(self, info: Mapping[str, Any], **status: Any) -> None:
+        """Write trial.json (``info``) with the trial's first status (outcome 'running', started, pid, host)
+        under ``start``: one file on the per-trial path; status.json follows at the first heartbeat or the end,
+        and readers take ``start`` while it does not exist."""
+        with self._lock:
+            self._status.update(status)
+            self._last_beat = max(self._last_beat, status.get("started") or 0.0)
+        self._info.update(info, start=dict(status))
         self._write(TRIAL_JSON, dumpb(self._info))
 
     def write_status(self, **fields: Any) -> None:
@@ -263,7 +264,7 @@ class TrialWriter:
             # Readers must know a slower beat is not a dead trial.
             with self._lock:
                 self._status["heartbeat_interval"] = interval
-                if STATUS_JSON in self._written:
+                if self._status:
                     self._write(STATUS_JSON, dumpb(self._status))
         self._beating = True
         HEARTBEAT.register(self)

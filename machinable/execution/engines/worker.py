@@ -203,15 +203,19 @@ def lost_result(
 
 
 def _written_status(tw: TrialWriter) -> dict[str, Any]:
-    """What the worker wrote into status.json before it was lost (started, pid, host, heartbeat)."""
-    from machinable.storage.writer import STATUS_JSON
+    """What the worker wrote of its status before it was lost (started, pid, host, heartbeat): status.json, or
+    the start status in trial.json before the first heartbeat."""
+    from machinable.storage.layout import STATUS_JSON, TRIAL_JSON, start_status
 
     backend = tw.execution.location.backend()
-    try:
-        data = json.loads(backend.read_bytes(backend.join(tw.path, STATUS_JSON)))
-    except Exception:  # never written, unreadable or half-written: the controller's fields are enough
-        return {}
-    return data if isinstance(data, dict) else {}
+    for name in (STATUS_JSON, TRIAL_JSON):
+        try:
+            data = json.loads(backend.read_bytes(backend.join(tw.path, name)))
+        except Exception:  # never written, unreadable or half-written: the controller's fields are enough
+            continue
+        if isinstance(data, dict):
+            return data if name == STATUS_JSON else start_status(data)
+    return {}
 
 
 def keep_unreported(result: TrialResult, context: RunContext) -> None:
