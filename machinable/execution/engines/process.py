@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from machinable.errors import UsageError
+from machinable.execution.engines import crash_files
 from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
 from machinable.execution.engines.worker import (
     WorkerContext,
@@ -48,11 +49,9 @@ from machinable.trials import TrialResult, TrialSpec
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-# multiprocessing, tempfile and faulthandler are imported when the engine runs: building the plugin manager
-# (every command line start) imports this module.
+# multiprocessing and faulthandler are imported when the engine runs: building the plugin manager (every
+# command line start) imports this module.
 
-# faulthandler lists the most recent call first: the trial's frames, then machinable's (the runner, the worker)
-_PACKAGE_FRAME = '  File "' + os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 # seconds running trials get to record their interruption before their workers are killed
 INTERRUPT_GRACE = 2.0
 # seconds idle workers get to tear their session fixtures down at the end
@@ -88,6 +87,7 @@ class ProcessEngine(Engine):
         specs = [context.with_timeout(s) for s in specs]
         if not specs:
             return iter(())
+        crash_files.remove_orphans()  # of controllers killed together with their workers
         return _Pool(self, specs, context).run()
 
 
@@ -200,7 +200,7 @@ class _Pool:
             slot.spec = slot.deadline = None
             return message
         slot.process.join(1.0)
-        error = death_cause(slot.process.exitcode) + _fatal_traceback(slot.crash_file)
+        error = death_cause(slot.process.exitcode) + crash_files.fatal_traceback(slot.crash_file)
         self._replace(slot)
         return lost_result(spec, self.context, "crashed", error, slot.started)
 
@@ -214,10 +214,7 @@ class _Pool:
 
     # -- workers -------------------------------------------------------------------------------------------------
     def _start(self) -> _Slot:
-        import tempfile
-
-        fd, crash_file = tempfile.mkstemp(prefix="machinable-worker-", suffix=".crash")
-        os.close(fd)
+        crash_file = crash_files.create()
         ours, theirs = self.mp.Pipe()
         # A forked worker inherits the controller's end of its own pipe and of every other worker's: it closes
         # them, so that its sends fail (and it stops) when the controller dies instead of blocking forever.
@@ -238,7 +235,7 @@ class _Pool:
         try:
             process.start()
         except Exception as exc:
-            _remove(crash_file)
+            crash_files.remove(crash_file)
             raise UsageError(
                 f"engine 'process' cannot start a '{self.engine.start_method}' worker: {type(exc).__name__}: {exc}"
             ) from None
@@ -258,7 +255,7 @@ class _Pool:
         if slot.process.is_alive():
             slot.process.kill()
         slot.process.join(5.0)
-        _remove(slot.crash_file)
+        crash_files.remove(slot.crash_file)
 
     def _shutdown(self) -> list[TrialResult]:
         """Stop every worker; running trials (Ctrl-C, or the consumer stopped early) are interrupted.
@@ -310,7 +307,7 @@ class _Pool:
             slot.spec = None
             with contextlib.suppress(OSError):
                 slot.conn.close()
-            _remove(slot.crash_file)
+            crash_files.remove(slot.crash_file)
         self.slots = []
         return results
 
@@ -331,30 +328,6 @@ class _Dead:
         pass
 
     terminate = kill
-
-
-def _fatal_traceback(path: str) -> str:
-    """What faulthandler wrote when the worker died of a fatal signal: the trial's frames, ours left out."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().strip().splitlines()
-    except OSError:
-        return ""
-    kept: list[str] = []
-    for line in lines:
-        if line.startswith(_PACKAGE_FRAME) or line.startswith("Extension modules"):
-            break
-        if line.strip():
-            kept.append(line)
-    if len(kept) > 60:
-        kept = [*kept[:30], "  ...", *kept[-29:]]
-    return "".join(f"\n{line}" for line in kept)
-
-
-def _remove(path: str) -> None:
-    if path:
-        with contextlib.suppress(OSError):
-            os.remove(path)
 
 
 # -- the worker process ------------------------------------------------------------------------------------------
@@ -380,7 +353,7 @@ def _worker_main(
             other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
     signal.signal(signal.SIGTERM, _interrupt)
-    _die_with_parent()
+    _die_with_parent(crash_file)
     crash_log = open(crash_file, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     faulthandler.disable()
     for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL"):  # no inherited crash handlers (Ray's)
@@ -406,12 +379,17 @@ def _worker_main(
     except KeyboardInterrupt:
         return
     finally:
-        close_environment()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        try:
+            close_environment()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            # Not dying of a signal, there is nothing in it for the controller to read; and a controller that
+            # was killed (one way to get here) would never remove it.
+            crash_files.remove(crash_file)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(crash_file: str) -> None:
     """Stop when the controller dies, even by SIGKILL: forked siblings hold its pipe ends, so no EOF comes."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
@@ -419,6 +397,7 @@ def _die_with_parent() -> None:
 
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     if os.getppid() == 1:  # the controller died before the request above took effect
+        crash_files.remove(crash_file)
         os._exit(0)
 
 

@@ -3,7 +3,8 @@
 ``engine='ray'`` starts a local Ray (quietly: no dashboard, no log forwarding, errors only) unless Ray is
 already initialized in this process (then it is used as is and never shut down by us) or ``address`` / the
 ``RAY_ADDRESS`` environment variable names a running cluster (``'auto'``, ``'ray://host:10001'``). A Ray this
-engine started stays up for later executions in the same process; Ray shuts it down when the process exits.
+engine started stays up for later executions in the same process; Ray shuts it down when the process exits, and
+all of it goes within a second or so when the process is killed (``ray_fate.py``).
 
 Per-trial resources come from ``Task.component(..., resources={...})``: ``num_cpus`` (default 1), ``num_gpus``,
 ``memory`` (bytes), ``accelerator_type``, ``scheduling_strategy``, ``runtime_env``; any other key is a custom Ray
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from machinable.errors import UsageError
+from machinable.execution.engines import ray_fate
 from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
 from machinable.execution.engines.ray_progress import POLL, Channel, sender
 from machinable.execution.engines.worker import (
@@ -283,7 +285,9 @@ def connect(
     options.update(init)
     try:
         with _importable_here(address == "local"):
-            ray.init(**options)
+            context = ray.init(**options)
+            if options.get("address") == "local":  # started here, not joined: it ends with this process
+                ray_fate.watch(ray, context)
     except ConnectionError as exc:
         raise UsageError(f"engine 'ray': cannot connect to the Ray cluster at '{address}': {exc}") from None
     return ray
