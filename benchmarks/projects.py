@@ -89,7 +89,8 @@ def sweep_project(root: Path) -> Path:
 
 
 def trivial_project(root: Path) -> Path:
-    """``noop``: one record row per trial; ``rows``: ``rows`` record rows (default 10)."""
+    """``noop``: one record row per trial; ``rows``: ``rows`` record rows (default 10); ``peers``: the peers'
+    per-trial workload (10 steps of one random metric)."""
     return _write(
         root,
         {
@@ -98,6 +99,21 @@ def trivial_project(root: Path) -> Path:
                   - noop:
                   - rows:
                       rows: 10
+                  - peers:
+                      steps: 10
+            """,
+            "peers.py": """
+                import random
+
+                import machinable as ml
+
+                class Peers(ml.Component):
+                    # The peers' workload (issue 17): a seeded trial, one metric per step, on local disk.
+                    def on_execute(self):
+                        for step in range(self.config.steps):
+                            self.record["step"] = step
+                            self.record["loss"] = random.random()
+                            self.record.save()
             """,
             "noop.py": """
                 import machinable as ml

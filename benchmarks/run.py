@@ -3,11 +3,10 @@
     python benchmarks/run.py [--quick] [--runs N] [--only NAME[,NAME...]] [--json PATH]
 
 Groups (``--only``): ``import``, ``collect``, ``sweep``, ``trivial``, ``disk``, ``engines``, ``results``,
-``report``. The
-synthetic projects are written to a temporary folder (``benchmarks/projects.py``); each run of a workload is a
-new interpreter (``benchmarks/workloads.py``), so no cache of one run helps the next. The table shows each
-median beside its target; the exit code is 1 when a target is missed, 3 when a workload failed (2: a usage
-error).
+``report``, ``slurm``, ``provenance``. The synthetic projects are written to a temporary folder
+(``benchmarks/projects.py``); each run of a workload is a new interpreter (``benchmarks/workloads.py``), so
+no cache of one run helps the next. The table shows each median beside its target; the exit code is 1 when a
+target is missed, 3 when a workload failed (2: a usage error).
 
 Figures, and how each is taken:
 
@@ -22,7 +21,10 @@ Figures, and how each is taken:
   timed inside the process; the command's wall time with ``--collect-only -q`` is shown as a note.
 * ``trivial``: ``ml.execute`` of 10,000 trivial trials (one record row each), local engine, memory storage;
   the floor is a plain loop writing one JSON Lines file per trial on local disk.
-* ``disk``: 1,000 trials of 10 record rows each on local-disk storage; the floor writes the same rows.
+* ``disk``: 1,000 trials of 10 record rows each on local-disk storage; the floor writes the same rows. And the
+  peers' workload (a seeded trial, 10 steps of one metric, on local disk): machinable's marginal cost per trial
+  (the time of an execution of 2,500 trials minus one of 500, per trial) over the floor's (a plain loop seeding
+  ``random`` and writing one flushed JSON Lines file per trial), interleaved; target within 3x.
 * ``engines``: 4 CPU-bound ~1 s trials on ``local``, ``process:2`` and ``ray`` (num_cpus=2; Ray's start not
   counted): speed-up = local / engine; per-trial overhead = trivial trials one at a time on ``process:1`` and
   ``ray`` minus ``local``, per trial (``benchmarks/engines.py`` has the projects and timing).
@@ -43,6 +45,13 @@ Figures, and how each is taken:
   reading every trial's records, the figures, the page and plotly's import, timed inside the process; the
   file's size in MB (plotly.js, ~4.8 MB, included); the wall time of ``machinable report ID --storage DIR``
   is a note. Needs plotly (``pip install "machinable[report]"``).
+* ``provenance``: in a git work tree with an uncommitted change (the trivial project), timed inside the
+  process: ``machinable.execution.provenance.collect()`` on its first call in the interpreter (the plugin
+  managers, which load entry points through importlib.metadata as a run does, are made before the clock) and
+  cached (median of 20), and what it adds to an execution of one trivial trial on local disk (the execution
+  minus the same with ``-p no:provenance``, 20 interleaved pairs, median).
+* ``slurm``: 200 trivial trials through the Slurm that ``sinfo`` answers for (``SLURM_CONF``), ``max_parallel=2``,
+  and once the same trials as one Slurm job each for comparison; skipped when no Slurm runs.
 """
 
 from __future__ import annotations
@@ -67,7 +76,18 @@ sys.path.insert(0, str(HERE))
 
 import projects  # noqa: E402
 
-GROUPS = ("import", "collect", "sweep", "trivial", "disk", "engines", "results", "report")
+GROUPS = (
+    "import",
+    "collect",
+    "sweep",
+    "trivial",
+    "disk",
+    "engines",
+    "results",
+    "report",
+    "slurm",
+    "provenance",
+)
 # Imported by ``import machinable`` = a target missed (DESIGN.md §7: no ray, fsspec backends, numpy).
 FORBIDDEN = ("ray", "numpy", "torch", "pandas", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "boto3")
 FORBIDDEN_PREFIXES = ("fsspec.implementations",)
@@ -292,7 +312,31 @@ def bench_disk(runs: int, tmp: Path, quick: bool) -> list[Figure]:
             f"{value / 1000 * 1e3:.2f} ms/trial",
         ),
         _floor_figure("disk", value, floor),
+        _peers(runs, tmp, root, quick),
     ]
+
+
+def _peers(runs: int, tmp: Path, root: Path, quick: bool) -> Figure:
+    """The marginal cost per trial of the peers' workload (issue 17: within 3x of the plain loop), machinable
+    and the floor interleaved: the difference between a small and a large execution, per trial."""
+    sizes = (200, 1000) if quick else (500, 2500)
+    ours, floors = [], []
+    for _ in range(runs):
+        got = child("peers", root, tmp / f"peers-{time.monotonic_ns()}", *sizes, cwd=tmp)["seconds"]
+        ours.append((got[1] - got[0]) / (sizes[1] - sizes[0]) * 1e6)
+        base = child("peers_floor", tmp / f"peers-floor-{time.monotonic_ns()}", *sizes, cwd=tmp)["seconds"]
+        floors.append((base[1] - base[0]) / (sizes[1] - sizes[0]) * 1e6)
+    value, floor = median(ours), median(floors)
+    return Figure(
+        "peers-per-trial",
+        "peers' workload, marginal cost per trial (local disk)",
+        value / floor,
+        "x",
+        "<= 3x the floor",
+        value / floor <= 3.0,
+        [o / f for o, f in zip(ours, floors, strict=True)],
+        f"machinable {value:.0f} us/trial, floor (seeded plain loop, one .jsonl per trial) {floor:.0f} us/trial",
+    )
 
 
 def bench_engines(runs: int, tmp: Path, quick: bool) -> list[Figure]:
@@ -521,6 +565,78 @@ def bench_report(runs: int, tmp: Path, quick: bool) -> list[Figure]:
     ]
 
 
+def _slurm_running() -> str | None:
+    """None when a Slurm answers here (``sinfo``), else why not."""
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"no Slurm here ({exc})"
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return "no Slurm running (sinfo: " + (proc.stderr.strip().splitlines() or ["no nodes"])[-1] + ")"
+    return None
+
+
+def bench_slurm(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    """200 trivial trials through the running Slurm with max_parallel=2 (the engine's pull workers), and the
+    same trials as one job each; skipped when no Slurm answers (set SLURM_CONF to a cluster's slurm.conf)."""
+    why = _slurm_running()
+    label = "slurm: 200 trivial trials, max_parallel=2"
+    if why is not None:
+        return [Figure("slurm", label, None, "s", "< 30 s", None, note=f"skipped: {why}")]
+    root = projects.trivial_project(tmp / "slurm-project")
+    runs = min(runs, 2) if quick else runs
+    arrays = [
+        child("slurm", root, tmp / f"slurm-{time.monotonic_ns()}", 200, 2, "arrays", cwd=tmp)["seconds"]
+        for _ in range(runs)
+    ]
+    per_trial = child("slurm", root, tmp / f"slurm-{time.monotonic_ns()}", 200, 2, "per-trial", cwd=tmp)
+    value = median(arrays)
+    return [
+        Figure(
+            "slurm", label, value, "s", "< 30 s", value < 30.0, arrays, f"{value / 200 * 1e3:.0f} ms/trial"
+        ),
+        Figure(
+            "slurm-per-trial",
+            "  the same, one Slurm job per trial",
+            per_trial["seconds"],
+            "s",
+            "",
+            None,
+            [per_trial["seconds"]],
+            f"{per_trial['seconds'] / value:.1f}x the job arrays' time",
+        ),
+    ]
+
+
+def _git_project(root: Path) -> Path:
+    """The trivial project as a git work tree with one uncommitted change: provenance runs ``git diff`` too."""
+    projects.trivial_project(root)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
+        subprocess.run([*git, *args], cwd=root, check=True, capture_output=True)
+    with (root / "noop.py").open("a") as f:
+        f.write("# an uncommitted change\n")
+    return root
+
+
+def bench_provenance(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    root = _git_project(tmp / "provenance-project")
+    found = [
+        child("provenance", root, tmp / f"provenance-{time.monotonic_ns()}", cwd=tmp) for _ in range(runs)
+    ]
+    figures = []
+    for key, name, label in (
+        ("cold_ms", "provenance-cold", "provenance: collect(), first call in a fresh interpreter"),
+        ("cached_ms", "provenance-cached", "  the same, cached (Python, packages, machine, GPUs, remote)"),
+        ("added_ms", "provenance-added", "  added to a 1-trial execution vs -p no:provenance"),
+    ):
+        samples = [f[key] for f in found]
+        value = median(samples)
+        figures.append(Figure(name, label, value, "ms", "< 50 ms", value < 50, samples))
+    figures[0].note = "a git work tree with an uncommitted change: git status + git diff"
+    return figures
+
+
 BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "import": bench_import,
     "collect": bench_collect,
@@ -530,6 +646,8 @@ BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "engines": bench_engines,
     "results": bench_results,
     "report": bench_report,
+    "slurm": bench_slurm,
+    "provenance": bench_provenance,
 }
 
 

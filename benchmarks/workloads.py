@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -93,6 +94,89 @@ def disk(project: str, trials: str, storage: str) -> dict[str, Any]:
     execution, seconds = _execute("rows", project, trials, storage)
     rows = sum(len(t.records) for t in execution.trials)
     return {"seconds": seconds, "trials": len(execution.trials), "rows": rows}
+
+
+def peers(project: str, storage: str, *sizes: str) -> dict[str, Any]:
+    """The peers' workload on local disk, one execution per size: the seconds of each (the marginal cost per
+    trial is the difference over the difference in trials)."""
+    seconds = [_execute("peers", project, size, f"{storage}-{size}")[1] for size in sizes]
+    return {"seconds": seconds, "sizes": [int(n) for n in sizes]}
+
+
+def peers_floor(folder: str, *sizes: str) -> dict[str, Any]:
+    """The floor of ``peers``: a plain loop seeding ``random`` per trial and writing its 10 steps to one JSON
+    Lines file per trial, each row flushed (what a killed process may not lose)."""
+    import random
+
+    seconds = []
+    for size in sizes:
+        target = os.path.join(folder, size)
+        os.makedirs(target, exist_ok=True)
+        start = time.perf_counter()
+        for n in range(int(size)):
+            random.seed(n)
+            with open(os.path.join(target, f"{n}.jsonl"), "w") as f:
+                for step in range(10):
+                    f.write(json.dumps({"step": step, "loss": random.random(), "_time": time.time()}) + "\n")
+                    f.flush()
+        seconds.append(time.perf_counter() - start)
+    return {"seconds": seconds, "sizes": [int(n) for n in sizes]}
+
+
+def slurm(project: str, storage: str, trials: str, max_parallel: str, mode: str) -> dict[str, Any]:
+    """``trials`` trivial trials through the running Slurm: ``arrays`` (the engine: pull workers in one job
+    array of ``max_parallel`` tasks) or ``per-trial`` (one job per trial, as launchers that map a trial to a
+    job do: the same engine submitting each trial as its own batch)."""
+    import machinable as ml
+    from machinable.execution.engines.slurm.engine import SlurmEngine
+
+    class PerTrial(SlurmEngine):
+        def _submit(self, submission: Any, specs: list[Any], context: Any) -> None:
+            for spec in specs:
+                super()._submit(submission, [spec], context)
+
+    factory = SlurmEngine if mode == "arrays" else PerTrial
+    engine = factory(max_parallel=int(max_parallel))
+    task = ml.Task().component("noop").repeat(int(trials))
+    start = time.perf_counter()
+    execution = ml.execute(task, storage=storage, engine=engine, project=project, echo=False)
+    seconds = time.perf_counter() - start
+    _check(execution)
+    return {"seconds": seconds, "trials": len(execution.trials)}
+
+
+def provenance(project: str, storage: str, rounds: str = "20") -> dict[str, Any]:
+    """What provenance costs, in ms: ``collect()`` of ``project`` (a dirty git work tree) on its first call in
+    this interpreter and cached (median of ``rounds``), and what it adds to an execution of one ``noop`` trial on
+    local disk: with the plugin minus with ``-p no:provenance`` (interleaved pairs, median)."""
+    import machinable as ml
+    from machinable.execution.provenance import collect
+    from machinable.plugins import create_plugin_manager
+
+    # As in a run: the plugin managers load the entry points (importlib.metadata) before provenance is collected.
+    with_pm, without_pm = create_plugin_manager(), create_plugin_manager(disabled=["provenance"])
+    start = time.perf_counter()
+    collect(project)
+    cold = time.perf_counter() - start
+    cached = []
+    for _ in range(int(rounds)):
+        start = time.perf_counter()
+        collect(project)
+        cached.append(time.perf_counter() - start)
+
+    def run(pm: Any, n: int) -> float:
+        start = time.perf_counter()
+        execution = ml.execute("noop", storage=f"{storage}-{n}", project=project, plugins=pm, echo=False)
+        seconds = time.perf_counter() - start
+        _check(execution)
+        return seconds
+
+    added = [run(with_pm, 2 * n) - run(without_pm, 2 * n + 1) for n in range(int(rounds))]
+    return {
+        "cold_ms": cold * 1e3,
+        "cached_ms": statistics.median(cached) * 1e3,
+        "added_ms": statistics.median(added) * 1e3,
+    }
 
 
 def floor(folder: str, trials: str, rows: str) -> dict[str, Any]:
@@ -458,6 +542,10 @@ WORKLOADS = {
         trivial,
         disk,
         floor,
+        peers,
+        peers_floor,
+        provenance,
+        slurm,
         speedup,
         overhead,
         results_storage,

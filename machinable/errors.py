@@ -6,6 +6,7 @@ command line prints that message (never a traceback of our internals) and exits 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable
 
 
@@ -43,6 +44,30 @@ class SeedError(UsageError):
 
 class TrialTimeout(MachinableError):
     """A trial ran longer than its timeout."""
+
+
+class TrialPreempted(KeyboardInterrupt):
+    """A warning signal (SIGTERM; what a scheduler sends before it stops a job) told the running trial to stop.
+
+    machinable saves a checkpoint (if the component implements ``on_save``) and ends the trial ``preempted``; a
+    later ``resume`` continues from that checkpoint. A KeyboardInterrupt rather than an Exception: a component's
+    ``except Exception`` does not swallow it, and the execution stops on it as on Ctrl-C.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return f"preempted by {signal_name(self.signum)}"
+
+
+def signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15; 'unknown signal' for a number this platform has no name for."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return "unknown signal"
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -171,7 +171,7 @@ def machinable_trial_protocol(spec: TrialSpec, context: TrialContext) -> TrialRe
     (entry points, ``-p NAME``, ``machinable_conf.py``); plugins that are objects are not carried to workers.
     The built-in (plugin ``protocol``, ``trylast``) writes ``trial.json`` and ``status.json``, seeds, runs the
     component's events or the function with its fixtures, and records the outcome; it raises only
-    ``KeyboardInterrupt`` (with ``.result``). Stops at the first non-None result; a ``wrapper=True``
+    ``KeyboardInterrupt`` (with ``.result``), ``TrialPreempted`` (one, for a warning signal) included. Stops at the first non-None result; a ``wrapper=True``
     implementation sees every trial's start and result in the worker.
 
     :param spec: the trial: node id, component, resolved configuration, seed, uid, timeout.
@@ -208,7 +208,7 @@ def machinable_trial_progress(
 
 @hookspec
 def machinable_trial_result(session: Session, execution: Execution, result: TrialResult) -> None:
-    """A trial ended (passed, failed, crashed or interrupted) and its records are stored.
+    """A trial ended (passed, failed, crashed, interrupted or preempted) and its records are stored.
 
     Called in the controller, for every trial of every kind of session, in the order the trials end.
 

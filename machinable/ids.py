@@ -81,6 +81,18 @@ def trial_seed(global_seed: int, node_id: str) -> int:
     return int.from_bytes(digest, "big") % 2**31
 
 
+def trial_slot(component: str, config: Any, repeat_number: int) -> str:
+    """Which trial of a sweep a trial is, whatever its seed, execution or node id (a task file names it
+    differently from the command): the component, its resolved configuration and its repeat number."""
+    text = json.dumps([component, config, repeat_number], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def trial_identity(slot: str, seed: int) -> str:
+    """A trial's identity without its code: the same trial of a sweep with the same seed."""
+    return hashlib.blake2b(f"{slot}\x00{seed}".encode(), digest_size=10).hexdigest()
+
+
 def trial_uid(node_id: str) -> str:
     """The trial's folder name: short, filesystem-safe and stable for the node id."""
     return hashlib.blake2b(node_id.encode(), digest_size=6).hexdigest()

@@ -34,12 +34,16 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "local": "machinable.execution.engines.local",
     "process": "machinable.execution.engines.process",
     "ray": "machinable.execution.engines.ray_engine",
+    "slurm": "machinable.execution.engines.slurm.engine",
     # features of the command, each a plugin like pytest's
     "select": "machinable.collection.select",
     "terminal": "machinable.reporting.terminal",
     "junitxml": "machinable.reporting.junitxml",
     "cacheprovider": "machinable.collection.cacheprovider",
+    "needed": "machinable.collection.needed",  # --needed, and what `machinable plan` reports
     "commands": "machinable.cli.commands",  # reproduce, resume, show, --check-determinism
+    "provenance": "machinable.execution.provenance",  # provenance.json: git, Python, packages, machine
+    "worker": "machinable.cli.worker",  # what the slurm engine's array tasks run
 }
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from machinable.trials import CACHED, OUTCOMES
+
 # The order in which trial outcomes are listed; any other outcome (a plugin's) follows in the order seen.
-OUTCOME_ORDER = ("passed", "failed", "crashed", "interrupted")
+OUTCOME_ORDER = (*OUTCOMES[:1], CACHED, *OUTCOMES[1:])  # '3 passed, 5 cached, 1 failed'
 
 
 def plural(n: int, word: str) -> str:

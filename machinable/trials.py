@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-OUTCOMES = ("passed", "failed", "crashed", "interrupted")
+OUTCOMES = ("passed", "failed", "crashed", "interrupted", "preempted")
+# A trial a --needed run did not run again because an identical one passed before: it counts as passed.
+CACHED = "cached"
+PASSING = frozenset({"passed", CACHED})
 
 
 @dataclass
@@ -34,6 +37,11 @@ class TrialSpec:
     # how the trial was planned (collection.plan.Recipe), so overrides can be applied to it after selection;
     # never stored, None for a spec read back from storage
     recipe: Any = field(default=None, repr=False, compare=False)
+    # the checkpoint a resumed trial restores: its folder relative to the trial's folder
+    # ('attempts/1/checkpoints/3'), set by the resume that found it; never stored
+    checkpoint: str | None = field(default=None, compare=False)
+    # the code fingerprint: {project file the component's module imports: content hash} (collection.fingerprint)
+    code: dict[str, str] = field(default_factory=dict, compare=False)
 
     def trial_info(self, execution_id: str) -> dict[str, Any]:
         """What trial.json keeps about this trial."""
@@ -55,6 +63,7 @@ class TrialSpec:
             "resources": self.resources,
             "mixins": [list(m) for m in self.mixins],
             "project_root": self.project_root,
+            "code": self.code,
         }
 
     @classmethod
@@ -77,6 +86,7 @@ class TrialSpec:
             timeout=info.get("timeout"),
             resources=dict(info.get("resources") or {}),
             mixins=tuple(tuple(m) for m in info.get("mixins", ())),
+            code=dict(info.get("code") or {}),
         )
 
 
@@ -103,6 +113,8 @@ class TrialResult:
     # what a trial that did not pass printed (output.log) and logged (log.txt); '' for a passed trial
     output: str = ""
     log: str = ""
+    code: dict[str, str] = field(default_factory=dict)  # the spec's code fingerprint
+    cached_from: str | None = None  # 'FOLDER/UID' of the stored trial a cached result stands for
     _stored: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -119,6 +131,7 @@ class TrialResult:
             error=error,
             repeat_number=spec.repeat_number,
             repeat_total=spec.repeat_total,
+            code=spec.code,
             **fields,
         )
 
@@ -130,7 +143,8 @@ class TrialResult:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        """It passed, here or (cached) in the run it stands for."""
+        return self.status in PASSING
 
     @property
     def store(self) -> Any:

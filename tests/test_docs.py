@@ -25,6 +25,7 @@ PAGES = {
     "components.md": EXAMPLE,
     "architecture.md": EXAMPLE,
     "results.md": EXAMPLE,
+    "reproducibility.md": EXAMPLE,
 }
 FENCE = re.compile(r"^```(\w+)[ \t]*(\S*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 

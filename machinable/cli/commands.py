@@ -63,8 +63,8 @@ def machinable_subcommands(subparsers: Any) -> None:
         "resume",
         help="run the trials of a stored execution that did not pass, into the same execution",
         description="Run exactly the trials of a stored execution that did not pass (failed, crashed, "
-        "interrupted, never started) with their stored seeds, into the same execution; passed trials are "
-        "left untouched.",
+        "interrupted, preempted, never started) with their stored seeds, into the same execution; passed "
+        "trials are left untouched. A trial that saved a checkpoint continues from its latest one.",
     )
     storage_options(resume, "optional")
     resume.add_argument(

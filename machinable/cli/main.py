@@ -96,7 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"machinable {__version__}")
     _add_common(parser)
     _add_run_options(parser)
+    _add_engine_options(parser)
     return parser
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Options for the engine beyond its name (``--engine``)."""
+    run = parser.add_argument_group("engine")
+    run.add_argument(
+        "-E",
+        "--engine-option",
+        dest="engine_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the engine (YAML value), e.g. -E partition=gpu -E max_parallel=8",
+    )
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="submit and exit: the trials run on without this process (slurm); follow with show --follow",
+    )
+    run.add_argument(
+        "--requeue",
+        type=_positive_int,
+        metavar="N",
+        help="resubmit a preempted trial up to N times, from its checkpoint (slurm)",
+    )
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:

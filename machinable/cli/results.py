@@ -100,6 +100,12 @@ def _add_show(subparsers: Any) -> None:
     show.add_argument(
         "--interval", type=_seconds, default=1.0, metavar="S", help="--follow: seconds between reads (1)"
     )
+    show.add_argument(
+        "--env",
+        action="store_true",
+        help="ID --env: what the execution ran with: git commit and uncommitted changes, Python, packages, "
+        "platform, GPUs, Slurm job, host (--json: provenance.json as stored)",
+    )
     trial = show.add_argument_group("one trial (ID NODE)")
     trial.add_argument(
         "--rows",
@@ -167,6 +173,8 @@ def run_show(config: Config) -> int:
 
     option, view = config.option, _view(config)
     storage = open_results_storage(config)
+    if option.env:
+        return _show_env(config, storage, view.fmt)
     if not option.ids and not option.keyword:
         if option.follow:
             raise UsageError("--follow needs an execution ID (or -k EXPR)")
@@ -189,6 +197,16 @@ def run_show(config: Config) -> int:
     if option.follow:
         return _follow(storage, [e.folder for e in executions] if ids else None, view, option.interval)
     _print(config, render_results(executions, view), view.fmt)
+    return ExitCode.OK
+
+
+def _show_env(config: Config, storage: Any, fmt: str) -> int:
+    from machinable.reporting.provenance import render_provenance
+
+    if len(config.option.ids) != 1:
+        raise UsageError("--env shows the provenance of one execution: machinable show ID --env")
+    stored = get_execution(storage, resolve_id(config, config.option.ids[0]))
+    _print(config, render_provenance(stored, fmt), fmt)
     return ExitCode.OK
 
 

@@ -7,7 +7,7 @@ the first trial runs and raised as a :class:`UsageError` naming the option (exit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from machinable import ids
 from machinable.config.overrides import is_override, parse_overrides
@@ -48,7 +48,7 @@ def build_session(config: Config) -> Session:
         execution_id = ids.execution_id(default(settings, "seed", option.seed))
     except SeedError as exc:
         raise UsageError(f"--seed takes an integer, an execution id or 'last': {exc}") from None
-    engine = make_engine(default(settings, "engine", option.engine), config.pm)
+    engine = make_engine(engine_choice(settings, option), config.pm)
     dev = is_dev()
     try:
         location = open_storage(None if dev else option.storage, dev_mode=dev)
@@ -58,6 +58,43 @@ def build_session(config: Config) -> Session:
         raise UsageError(f"--storage {option.storage}: {exc}") from None
     source = ProjectSource(targets, config.invocation_dir, repeat=option.repeat, overrides=parsed)
     return Session(config, source, NewExecution()).configure(project, execution_id, engine, location)
+
+
+def engine_choice(settings: Any, option: Any) -> Any:
+    """The engine and its options: ``--engine`` (or MACHINABLE_ENGINE, or ``settings: engine:``), with the
+    setting's options when it names the same engine, then ``-E key=value``, ``--detach`` and ``--requeue``."""
+    from machinable.execution.engines.base import parse_engine
+
+    name, options = parse_engine(default(settings, "engine", option.engine))
+    configured = settings.get("engine")
+    if option.engine is not None and configured is not None:
+        configured_name, configured_options = parse_engine(configured)
+        if configured_name == name:
+            options = {**configured_options, **options}
+    for item in option.engine_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"-E/--engine-option takes KEY=VALUE (e.g. -E partition=gpu), not '{item}'")
+        options[key.strip()] = _option_value(value, item)
+    if option.detach:
+        options["detach"] = True
+    if option.requeue:
+        options["requeue"] = option.requeue
+    if (option.detach or option.requeue) and name in ("local", "process", "ray"):
+        flag = "--detach" if option.detach else "--requeue"
+        raise UsageError(f"{flag} needs an engine that runs trials without this process (--engine slurm)")
+    return {"type": name, **options}
+
+
+def _option_value(text: str, item: str) -> Any:
+    """The YAML value of ``-E key=value``, read as machinable.yaml is (``time=4:00:00`` stays text)."""
+    from machinable.config.loader import parse_mapping_string
+    from machinable.errors import ConfigError
+
+    try:
+        return parse_mapping_string(f"v: {text.strip()}", f"-E {item}")["v"]
+    except (ConfigError, TypeError, KeyError):
+        raise UsageError(f"-E {item}: '{text}' is not a YAML value") from None
 
 
 def split_arguments(args: list[str], invocation_dir: Path) -> tuple[list[str], list[str]]:

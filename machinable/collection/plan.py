@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from machinable import ids
+from machinable.collection.fingerprint import Fingerprints
 from machinable.components.component import check_timeout, is_component, is_component_class
 from machinable.components.fixtures import BUILTIN, FixtureDef, discover_fixtures, injectable
 from machinable.components.parametrize import Combination, combinations
@@ -139,12 +140,11 @@ def plan_task(
     prefix: str = "",
 ) -> list[TrialSpec]:
     """Expand ``task`` into trial specs in plan order. ``prefix`` starts every node id (e.g. a task file).
-
-    ``fixtures`` holds the user fixtures known so far; fixtures defined in the component modules are added to it,
-    so that the caller can hand the complete set to the engine.
+    ``fixtures``: the user fixtures known so far; those of the component modules are added to it (for the engine).
     """
     specs: list[TrialSpec] = []
     seen: dict[str, int] = {}
+    code = Fingerprints(project.root)  # per module, once per collection (files may change between two)
     scanned: set[str] = set()  # modules whose fixtures are known: scan each once, not once per entry
     fixtures = {} if fixtures is None else fixtures
     for entry in task.entries:
@@ -188,6 +188,7 @@ def plan_task(
                             mixins=mixins,
                             target=shippable,
                             recipe=recipe,
+                            code=code.of_module(module),
                         )
                     )
     return specs

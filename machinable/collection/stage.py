@@ -39,8 +39,9 @@ def machinable_collection(session: Session) -> bool:
     session.collected = len(session.items)
     items = list(session.items)
     hook.machinable_collect_modifyitems(session=session, config=session.config, items=items)
-    kept = {id(item) for item in items}
-    session.deselected.extend(item for item in session.items if id(item) not in kept)
+    # By uid: a plugin may hand an item back changed (--needed gives it the seed it ran with before).
+    kept = {item.uid for item in items} | {r.uid for r in session.cached} | {s.uid for s in session.elsewhere}
+    session.deselected.extend(item for item in session.items if item.uid not in kept)
     session.items = items
     hook.machinable_collection_finish(session=session)
     return True

@@ -2,10 +2,11 @@
 
 The runner (``machinable.execution.protocol``) drives the events in this order::
 
-    on_seeding -> on_create -> on_execute -> on_execute_iteration(0, 1, ...) -> on_after_execute
-    -> on_success | on_failure(exception) -> on_finish -> on_destroy
+    on_seeding -> on_create -> [on_restore(path)] -> on_execute -> on_execute_iteration(0, 1, ...)
+    -> on_after_execute -> on_success | on_failure(exception) -> on_finish -> on_destroy
 
-Every event is optional.
+``on_restore`` runs only in a trial resumed from a checkpoint; ``on_save(path)`` whenever a checkpoint is saved
+(``save_checkpoint()``, or the trial is preempted). Every event is optional.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ class Component:
 
     Inside a running trial: ``self.config`` (attribute and item access), ``self.flags``, ``self.seed``,
     ``self.record`` (default record scope), ``self.log`` (a ``logging.Logger``), ``self.store(name, value)``,
-    ``self.storage`` (the trial's storage writer) and ``self.record_writer(scope)`` for more record scopes.
+    ``self.storage`` (the trial's storage writer), ``self.record_writer(scope)`` for more record scopes and
+    ``self.save_checkpoint()`` (``on_save`` / ``on_restore``: docs/components.md, checkpoints and preemption).
     Set ``__machinable_collect__ = False`` on a class to keep it out of collection (abstract bases, mixins).
     """
 
@@ -122,6 +124,11 @@ class Component:
     record: Record
     log: logging.Logger
     storage: TrialWriter | None
+    # Kept by the runner while the trial runs: its checkpoints (execution/checkpoints.py), the iteration running
+    # and the one a checkpoint taken now goes on with in a resumed trial (None once the iterations are over).
+    _checkpoints: Any = None
+    _iteration: int | None = None
+    _next_iteration: int | None = 0
 
     def __init__(
         self, config: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None
@@ -149,6 +156,14 @@ class Component:
             self._records[scope] = Record(self.storage.record_writer(scope) if self.storage else None)
         return self._records[scope]
 
+    def save_checkpoint(self) -> str:
+        """Save a checkpoint now: the rows being filled are saved, ``on_save(path)`` writes the component's state
+        into a new folder ``path``, and the checkpoint is complete once machinable has written its marker there.
+        A resumed trial continues from the latest complete one. Returns the checkpoint's folder in storage."""
+        if self._checkpoints is None:
+            raise MachinableError("save_checkpoint() is only available while the component runs as a trial")
+        return self._checkpoints.save(self)
+
     # -- life-cycle events ----------------------------------------------------------------------------------------
     def on_seeding(self) -> None:
         """Seed random number generators; override to take control of seeding."""
@@ -156,6 +171,14 @@ class Component:
 
     def on_create(self) -> None:
         """The component is built and seeded; set up models and data here."""
+
+    def on_save(self, path: str) -> None:
+        """Write the state a resumed trial needs into the local folder ``path`` (``save_checkpoint()``, and when
+        the trial is preempted or times out). Without it, a preempted trial saves no checkpoint."""
+
+    def on_restore(self, path: str) -> None:
+        """A resumed trial continues from a checkpoint: read back what ``on_save`` wrote into ``path`` (after
+        on_create, before on_execute; ``path`` is for reading only)."""
 
     def on_execute(self) -> Any:
         """The main work of the trial."""

@@ -50,6 +50,18 @@ _Loader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
+# YAML 1.1's base-60 numbers are gone in YAML 1.2 and surprise everyone (``time: 4:00:00`` read as 14400): such
+# scalars are strings here, PyYAML's int and float resolvers without their sexagesimal forms.
+_INT_TAG = "tag:yaml.org,2002:int"
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+for _first, _resolvers in list(_Loader.yaml_implicit_resolvers.items()):
+    _Loader.yaml_implicit_resolvers[_first] = [
+        (tag, re.compile(f"(?!{_SEXAGESIMAL.pattern})(?:{regexp.pattern})", regexp.flags))
+        if tag in (_INT_TAG, _FLOAT_TAG)
+        else (tag, regexp)
+        for tag, regexp in _resolvers
+    ]
+
 Path = tuple  # a key path: ('components', 0, 'optimization', 'data')
 
 

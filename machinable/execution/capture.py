@@ -1,8 +1,10 @@
-"""What a running trial prints and logs goes to its storage (and, with echo, to the console); its deadline."""
+"""What a running trial prints and logs goes to its storage (and, with echo, to the console); its deadline and
+the warning signals that preempt it."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -10,12 +12,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
-from machinable.errors import TrialTimeout
+from machinable.errors import TrialPreempted, TrialTimeout
 
 if TYPE_CHECKING:
     from machinable.storage import TrialWriter
 
 _LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+# The signals that warn a running trial that it is about to be stopped (a scheduler preempting it, ``kill PID``):
+# each raises TrialPreempted inside it. The Slurm worker adds its ``--signal`` (SIGUSR2).
+WARNING_SIGNALS: tuple[int, ...] = (signal.SIGTERM,)
 
 
 class _Tee:
@@ -132,3 +137,41 @@ def deadline(seconds: float | None) -> Iterator[Deadline]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class _Warned:
+    """The warning signal this process received inside its outermost ``preemptible`` block, if any."""
+
+    pid = 0  # the process the state is of: a forked worker starts afresh, whatever its parent was doing
+    depth = 0
+    signum: int | None = None
+
+
+@contextmanager
+def preemptible(signals: tuple[int, ...] = WARNING_SIGNALS) -> Iterator[None]:
+    """While inside (in the main thread; elsewhere Python cannot handle signals), the first of ``signals`` raises
+    TrialPreempted; later ones are ignored until the outermost such block ends, so that a second SIGTERM (a
+    scheduler's and then the controller's own, forwarded) cannot cut short the checkpoint the first one asked for.
+    Blocks nest: the controller's run holds one (local engine: around every trial's own)."""
+    if not signals or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if _Warned.pid != os.getpid():
+        _Warned.pid, _Warned.depth, _Warned.signum = os.getpid(), 0, None
+
+    def warn(signum: int, frame: Any) -> None:
+        if _Warned.signum is None:
+            _Warned.signum = signum
+            raise TrialPreempted(signum)
+
+    previous = {signum: signal.signal(signum, warn) for signum in signals}
+    _Warned.depth += 1
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            # None: a handler installed from C (not Python's); the default is the closest to put back.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        _Warned.depth -= 1
+        if _Warned.depth == 0:
+            _Warned.signum = None

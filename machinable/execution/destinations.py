@@ -71,14 +71,14 @@ def execution_info(execution: Execution, specs: list[TrialSpec], project: Projec
         "plan": [s.trial_info(execution.id) for s in specs],
         "project": str(project.root),
         "host": platform.node(),
-        "user": _user(),
+        "user": current_user(),
         "python": sys.version.split()[0],
         "argv": sys.argv,
         "code_version": git_revision(project.root),
     }
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no user name in some containers

@@ -54,23 +54,24 @@ def execute(
     echo: bool = True,
     plugins: pluggy.PluginManager | None = None,
     overrides: Sequence[str] = (),
+    needed: bool = False,
 ) -> Execution:
     """Run ``task`` and return its :class:`Execution`.
 
     ``storage``: URL, path or dict (default: memory); ``seed``: int, execution id or None (random);
     ``engine``: ``'local'`` (default), ``'process:N'``, ``'ray'``, a dict or an Engine; ``project``: path or
     ``ml.Project`` (default: found upward from the working directory). A failing trial does not raise unless
-    ``raise_on_failure=True``; ``timeout`` is the default per-trial timeout in seconds; ``echo=False`` keeps
-    trial output off the console (it is still stored); ``plugins``: the plugin manager (default: the built-ins
-    and the installed entry points); ``overrides``: command-line overrides applied to every trial
-    (``['lr=0.1,0.01', '+note=x']``, docs/cli.md). ``storage``, ``engine``, ``timeout`` and ``seed`` default to
+    ``raise_on_failure=True``; ``timeout``: the default per-trial timeout in seconds; ``echo=False`` keeps
+    trial output off the console (still stored); ``plugins``: the plugin manager (default: the built-ins and
+    the entry points); ``overrides``: overrides for every trial (``['lr=0.1,0.01']``, docs/cli.md);
+    ``needed=True``: run only the trials ``storage`` does not hold as passed with the same code, the others
+    are ``cached`` (docs/reproducibility.md). ``storage``, ``engine``, ``timeout`` and ``seed`` default to
     ``MACHINABLE_STORAGE`` / ``MACHINABLE_ENGINE`` and the project's ``settings:`` in ``machinable.yaml``.
     """
     from machinable.collection.guard import refuse_while_collecting
 
     refuse_while_collecting()  # importing a module for collection must never start an execution
     from machinable.collection.stage import TaskSource
-    from machinable.components.component import check_timeout
     from machinable.config.overrides import parse_overrides
     from machinable.config.settings import default
     from machinable.execution.destinations import NewExecution
@@ -78,17 +79,16 @@ def execute(
     from machinable.execution.session import Session
     from machinable.plugins import default_plugin_manager
 
-    plan = as_task(task)
-    if not plan.entries:
-        raise UsageError("the task has no components: add one with .component(name, version)")
-    if isinstance(overrides, str):
-        raise UsageError(f"overrides is a list of strings such as ['lr=0.1'], not the string {overrides!r}")
-    check_timeout(timeout)
+    plan = _checked(task, overrides, timeout)
     parsed = parse_overrides(overrides)
     proj = resolve_project(project)
     pm = plugins or default_plugin_manager()
     options = run_options(
-        echo=echo, timeout=default(proj.settings, "timeout", timeout), overrides=list(overrides)
+        echo=echo,
+        timeout=default(proj.settings, "timeout", timeout),
+        overrides=list(overrides),
+        needed=needed,
+        seed=default(proj.settings, "seed", seed),
     )
     session = Session(Config(options, pm, proj.root), TaskSource(plan, parsed), NewExecution(name=plan.name))
     _configure(session, proj, seed, engine, storage)
@@ -102,6 +102,19 @@ def execute(
     if raise_on_failure and execution.failed:
         raise ExecutionFailed(execution)
     return execution
+
+
+def _checked(task: Task | str, overrides: Sequence[str], timeout: float | None) -> Task:
+    """The task to run, after the arguments of ``ml.execute`` that a user can get wrong are checked."""
+    from machinable.components.component import check_timeout
+
+    plan = as_task(task)
+    if not plan.entries:
+        raise UsageError("the task has no components: add one with .component(name, version)")
+    if isinstance(overrides, str):
+        raise UsageError(f"overrides is a list of strings such as ['lr=0.1'], not the string {overrides!r}")
+    check_timeout(timeout)
+    return plan
 
 
 def _configure(session: Any, project: Project, seed: Any, engine: Any, storage: Any) -> None:

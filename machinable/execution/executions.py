@@ -37,14 +37,16 @@ class Execution:
     folder: str = ""  # the execution's folder in storage: its id, or <id>-2 ... when the id was stored before
     location: Any = field(default=None, repr=False)
     kind: str = "run"
+    # how to follow an execution whose trials go on without the controller (``--detach``); None when attached
+    detached: str | None = None
 
     @property
     def passed(self) -> list[TrialResult]:
-        return [t for t in self.trials if t.status == "passed"]
+        return [t for t in self.trials if t.passed]
 
     @property
     def failed(self) -> list[TrialResult]:
-        return [t for t in self.trials if t.status != "passed"]
+        return [t for t in self.trials if not t.passed]
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from machinable.errors import TrialPreempted
 from machinable.hookspec import hookimpl
 from machinable.storage.index import result_entry
 from machinable.text import plural
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 @hookimpl(trylast=True)
 def machinable_runtrials(session: Session) -> bool:
-    from machinable.execution.engines.base import RunContext
+    from machinable.execution.capture import preemptible
+    from machinable.execution.engines.base import Detached, RunContext
 
     assert session.engine is not None and session.location is not None
     option = session.config.option
@@ -51,19 +53,32 @@ def machinable_runtrials(session: Session) -> bool:
         pm=session.pm,
         progress=progress,
     )
-    order = {s.uid: i for i, s in enumerate(specs)}
+    order = {uid: i for i, uid in enumerate([*(r.uid for r in session.cached), *(s.uid for s in specs)])}
     try:
-        _consume(session, execution, writer, session.engine.run(specs, context), progress)
+        with preemptible():  # SIGTERM stops the run as Ctrl-C does; its running trials are preempted
+            stream = session.engine.run(specs, context)
+            if session.cached:  # known without running (--needed): reported first
+                stream = _chained(session.cached, stream)
+            _consume(session, execution, writer, stream, progress)
+    except Detached as detached:
+        execution.detached = str(detached)
     finally:
         # Results are appended as they end and put in plan order once: sorting after every trial would make
         # long executions quadratic.
         execution.trials.sort(key=lambda t: order.get(t.uid, -1))
-        execution.finished = time.time()
-        writer.write_execution({"finished": execution.finished, "interrupted": execution.interrupted})
+        if execution.detached is None:  # a detached execution ends when its last trial does
+            execution.finished = time.time()
+            writer.write_execution({"finished": execution.finished, "interrupted": execution.interrupted})
         writer.close_index()
         session.destination.close(session)
         session.pm.hook.machinable_execution_finish(session=session, execution=execution)
     return True
+
+
+def _chained(first: list[TrialResult], stream: Iterator[TrialResult]) -> Iterator[TrialResult]:
+    """``first``, then what ``stream`` yields; ``throw`` and ``close`` (StopExecution, Ctrl-C) reach the engine."""
+    yield from first
+    yield from stream
 
 
 def with_default_timeout(specs: list[TrialSpec], timeout: float | None) -> list[TrialSpec]:
@@ -99,7 +114,8 @@ def _consume(
     stream: Iterator[TrialResult],
     progress: _Progress | None = None,
 ) -> None:
-    """Report each result of ``stream``; Ctrl-C marks the execution interrupted and keeps what finished."""
+    """Report each result of ``stream``; Ctrl-C marks the execution interrupted and keeps what finished, and so
+    does a warning signal (TrialPreempted), whose running trials the engine preempts and hands over."""
 
     def report(result: TrialResult) -> None:
         if progress is not None:
@@ -110,7 +126,7 @@ def _consume(
         writer.add_to_index(result_entry(result))
         execution.attach(result)
         execution.trials.append(result)
-        if result.status != "passed":
+        if not result.passed:
             session.failures += 1
         session.pm.hook.machinable_trial_result(session=session, execution=execution, result=result)
         for listener in session.listeners:
@@ -120,9 +136,11 @@ def _consume(
         for result in stream:
             report(result)
             if _should_stop(session):
+                from machinable.execution.engines.base import StopExecution
+
                 # The engine ends the trials still running and hands their results over, so the report and
                 # the Execution show them as interrupted instead of leaving them only in storage.
-                for late in _stopped(stream):
+                for late in _stopped(stream, StopExecution()):
                     report(late)
                 break
     except KeyboardInterrupt as exc:
@@ -130,6 +148,10 @@ def _consume(
         partial = getattr(exc, "result", None)
         if partial is not None:
             report(partial)
+        if isinstance(exc, TrialPreempted):
+            session.shouldstop = f"{exc}: the execution stopped"
+            for late in _stopped(stream, exc):
+                report(late)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -144,16 +166,14 @@ def _should_stop(session: Session) -> bool:
     return False
 
 
-def _stopped(stream: Iterator[TrialResult]) -> Iterator[TrialResult]:
-    """The results an engine hands over when told to stop early (see ``StopExecution``)."""
-    from machinable.execution.engines.base import StopExecution
-
+def _stopped(stream: Iterator[TrialResult], stop: BaseException) -> Iterator[TrialResult]:
+    """The results an engine hands over when ``stop`` is thrown into it: ``StopExecution`` (an early stop), or
+    the TrialPreempted this process received (the engine preempts its running trials and raises it again)."""
     throw = getattr(stream, "throw", None)
     if throw is None:
         return
     try:
-        first = throw(StopExecution())
-    except (StopExecution, StopIteration):
+        yield throw(stop)
+        yield from stream
+    except (type(stop), StopIteration):
         return
-    yield first
-    yield from stream

@@ -61,6 +61,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "timeout": None,
     "echo": True,
     "continue_on_collection_errors": False,
+    "needed": False,
 }
 
 

@@ -3,7 +3,9 @@
 storage -> fixtures -> component events -> teardown -> status. It implements ``machinable_trial_protocol``,
 which engines call where the trial runs (this process, a worker process, a Ray worker), so a plugin can wrap or
 replace it. ``run_trial`` never raises for a failing trial: the failure is recorded and returned. Only
-KeyboardInterrupt (after the trial is marked ``interrupted``) propagates, so that the execution can stop cleanly.
+KeyboardInterrupt (after the trial is marked ``interrupted``) and TrialPreempted (a warning signal such as SIGTERM:
+the trial saved a checkpoint if it can and is marked ``preempted``) propagate, carrying the result as ``.result``,
+so that the execution (or a worker) can stop cleanly.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import socket
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 from machinable.components.component import Component, Flags, is_component_class, seed_libraries
 from machinable.components.fixtures import FixtureManager
 from machinable.config.importing import Targets, import_attribute
-from machinable.execution.capture import captured_output, deadline, trial_logger
+from machinable.errors import TrialPreempted, TrialTimeout
+from machinable.execution.capture import WARNING_SIGNALS, captured_output, deadline, preemptible, trial_logger
+from machinable.execution.checkpoints import TrialCheckpoints, ended_by
 from machinable.hookspec import hookimpl
 from machinable.trials import TrialResult, TrialSpec
 
@@ -53,6 +56,8 @@ class TrialContext:
     targets: Targets = field(default_factory=dict)
     # where saved record rows go while the trial runs (throttled); None: nowhere (no plugin wants them)
     progress: Progress | None = None
+    # the signals that preempt a running trial (TrialPreempted inside it); the Slurm worker adds its --signal
+    warning_signals: tuple[int, ...] = WARNING_SIGNALS
 
 
 class _Throttled:
@@ -92,20 +97,27 @@ def load_target(spec: TrialSpec, cache: Targets | None = None) -> Any:
 
 
 def _run_iterations(component: Component) -> None:
-    if type(component).on_execute_iteration is Component.on_execute_iteration:
+    """``on_execute_iteration`` from ``_next_iteration`` on: 0, or after a resumed trial's checkpoint."""
+    iteration = component._next_iteration
+    if iteration is None or type(component).on_execute_iteration is Component.on_execute_iteration:
         return
-    iteration = 0
     while True:
+        # A checkpoint taken now (save_checkpoint(), a preemption) covers this iteration: a trial resumed from it
+        # goes on with the next one.
+        component._iteration, component._next_iteration = iteration, iteration + 1
         try:
             result = component.on_execute_iteration(iteration)
         except StopIteration:
-            component.record.save(_iteration=iteration)
-            return
+            result = False
         except BaseException:
             component.record.save(_iteration=iteration)  # what the failing iteration recorded is its row
             raise
+        finally:
+            component._iteration = None
         component.record.save(_iteration=iteration)
         if result is False:
+            # Over: a trial resumed from a checkpoint taken after this does not start them again.
+            component._next_iteration = None
             return
         iteration += 1
 
@@ -119,17 +131,28 @@ def _run_class(
     component.log = trial_logger
     component._records["default"] = record
     component.record = record
+    component._checkpoints = checkpoints = TrialCheckpoints(tw)
     _bind_mixins(component, spec, targets)
+    if spec.checkpoint is not None:
+        checkpoints.reload(component, spec.checkpoint)
     try:
         try:
             component.on_seeding()
             component.on_create()
+            if spec.checkpoint is not None:
+                checkpoints.restore(component, spec.checkpoint)
+            checkpoints.executing = True
             component.on_execute()
             _run_iterations(component)
             component.on_after_execute()
             component.on_success()
+        except TrialPreempted as exc:
+            checkpoints.stopped(component, exc)
+            raise
         except (Exception, SystemExit) as exc:  # sys.exit() in a component is a failure like any other
-            component.on_failure(exc)
+            # A timeout that saved a checkpoint is no failure: the trial ends preempted and can be resumed.
+            if not (isinstance(exc, TrialTimeout) and checkpoints.stopped(component, exc)):
+                component.on_failure(exc)
             raise
         finally:
             component.on_finish()
@@ -227,16 +250,29 @@ def trial_flags(spec: TrialSpec, execution_id: str) -> dict[str, Any]:
     }
 
 
+def _begin(spec: TrialSpec, env: TrialContext) -> tuple[TrialWriter, float]:
+    """The trial's writer and start time: its start status written (outcome 'running', started, pid, host, and
+    in a resumed trial the checkpoint it restores) and its heartbeat on."""
+    tw = env.writer.trial(spec.uid)
+    started = time.time()
+    restored = {"restored": spec.checkpoint} if spec.checkpoint is not None else {}
+    tw.begin(
+        spec.trial_info(env.execution_id),
+        outcome="running",
+        started=started,
+        pid=os.getpid(),
+        host=HOST,
+        **restored,
+    )
+    tw.start_heartbeat()
+    return tw, started
+
+
 def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
     """Run one trial to its end and return its result; its records and status are in storage."""
     from machinable.storage import Record
 
-    tw = env.writer.trial(spec.uid)
-    started = time.time()
-    tw.begin(
-        spec.trial_info(env.execution_id), outcome="running", started=started, pid=os.getpid(), host=HOST
-    )
-    tw.start_heartbeat()
+    tw, started = _begin(spec, env)
     flags = Flags(trial_flags(spec, env.execution_id))
     observer = _Throttled(env.progress, spec.uid) if env.progress is not None else None
     record = Record(tw.record_writer("default"), observer)
@@ -244,16 +280,22 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
     interrupted: BaseException | None = None
     timer = None
     try:
-        with captured_output(tw, env.echo), deadline(spec.timeout) as timer:
+        with (
+            captured_output(tw, env.echo),
+            deadline(spec.timeout) as timer,
+            preemptible(env.warning_signals),
+        ):
             target = load_target(spec, env.targets)
             if is_component_class(target):
                 _run_class(target, spec, flags, tw, record, env.targets)
             else:
                 _run_function(target, spec, flags, tw, record, env.fixtures)
+    except TrialPreempted as exc:
+        (status, error), interrupted = ended_by(exc), exc
     except KeyboardInterrupt as exc:
         status, error, interrupted = "interrupted", "KeyboardInterrupt: the execution was interrupted", exc
     except BaseException as exc:  # SystemExit too: a trial calling sys.exit() fails alone
-        status, error = "failed", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        status, error = ended_by(exc)
     if timer is not None and timer.expired and status == "passed":
         # The trial caught the TrialTimeout and returned later: past its deadline, it fails all the same.
         status, error = (

@@ -78,6 +78,9 @@ class Session:
         self.items: list[TrialSpec] = []
         self.collected = 0  # trials matching the targets, before -k / --lf deselection
         self.deselected: list[TrialSpec] = []
+        # --needed: trials that passed before (reported first, never run) and trials another run is running
+        self.cached: list[TrialResult] = []
+        self.elsewhere: list[TrialSpec] = []
         self.fixtures: dict[str, FixtureDef] = {}
         self.reports: list[CollectReport] = []  # collection errors and warnings
         # set by the run stage
@@ -148,13 +151,15 @@ class Session:
             return ExitCode.INTERRUPTED
         if option.collect_only or option.cfg:
             return ExitCode.OK if self.items else ExitCode.NO_TRIALS_COLLECTED
-        if not self.items and not self.run_empty:
+        if not self.items and not self.cached and not self.run_empty:
             return ExitCode.TESTS_FAILED if self.errors else ExitCode.NO_TRIALS_COLLECTED
         self.pm.hook.machinable_runtrials(session=self)
         return self.exitstatus()
 
     def exitstatus(self) -> int:
         if self.execution is None:
+            return ExitCode.OK
+        if self.execution.detached is not None and not self.execution.failed:
             return ExitCode.OK
         if self.execution.interrupted:
             return ExitCode.INTERRUPTED

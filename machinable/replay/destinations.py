@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from machinable.execution.executions import Execution
@@ -46,8 +47,9 @@ class Scratch:
 class IntoStored:
     """The stored execution itself (same id, same folder, same trial folders), for ``resume``.
 
-    Before the trials run, each one's previous attempt is moved to ``attempts/<n>/`` and ``execution.json`` gets
-    a ``"resumed"`` entry ``{"at", "trials", "engine", "finished"}``; ``close`` adds ``finished`` and each
+    Before the trials run, each one's previous attempt is moved to ``attempts/<n>/``, its spec names the latest
+    complete checkpoint of its attempts to restore (``TrialSpec.checkpoint``, read by the trial where it runs),
+    and ``execution.json`` gets a ``"resumed"`` entry ``{"at", "trials", "engine", "finished"}``; ``close`` adds ``finished`` and each
     trial's outcome to it. The caller holds the trials' claims (storage/claims.py); ``execution.json`` is
     re-read and merged under its lock, so the entries of resumes that run at once are all kept.
     """
@@ -73,6 +75,7 @@ class IntoStored:
 
     def open(self, session: Session) -> tuple[Execution, ExecutionWriter]:
         from machinable.storage import archive_attempt
+        from machinable.storage.checkpoints import latest_checkpoint
 
         stored, specs = self.stored, session.items
         planned = {t.uid for t in stored.trials} | {s.uid for s in specs}
@@ -80,6 +83,7 @@ class IntoStored:
         writer = self._writer()
         for spec in specs:
             archive_attempt(writer, spec.uid)
+        session.items = specs = [replace(s, checkpoint=latest_checkpoint(writer, s.uid)) for s in specs]
         assert session.engine is not None
         self.entry = {
             "at": time.time(),

@@ -1,12 +1,14 @@
 """Resuming an execution: run exactly its trials that did not pass, into the same execution.
 
 A trial is pending when it failed, crashed (a ``running`` trial whose heartbeat stopped or whose process is gone
-reads as crashed), was interrupted, or never started (it is in the stored plan but has no folder or no status).
-Pending trials run again with their stored spec (configuration, seed, node id) and the project's current code,
-into their own trial folder of the same execution; passed trials are never touched.
+reads as crashed), was interrupted or preempted, or never started (it is in the stored plan but has no folder or
+no status). Pending trials run again with their stored spec (configuration, seed, node id) and the project's
+current code, into their own trial folder of the same execution; passed trials are never touched.
 
 Before a pending trial runs, the files of its previous attempt are moved to ``attempts/<n>/`` inside its folder,
-so the new attempt starts from an empty folder (records never mix) and nothing recorded before is lost.
+so the new attempt starts from an empty folder (records never mix) and nothing recorded before is lost. If an
+attempt left a complete checkpoint, the new attempt continues from the latest one (execution/checkpoints.py):
+it starts with the records up to that checkpoint and calls ``on_restore`` before ``on_execute``.
 ``execution.json`` gets a ``"resumed"`` entry per resume: ``{"at", "trials", "engine", "finished"}``.
 
 Resumes of one execution may run at once: each trial is claimed first (storage/claims.py, an atomic create), so

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from machinable.config.importing import forget_modules
 from machinable.errors import MachinableError, UsageError
+from machinable.execution.engines.worker import gather_fixtures
 from machinable.trials import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
@@ -116,35 +117,6 @@ def extracted_backup(stored: StoredExecution, current: Path | None = None) -> It
 def _recorded_root(stored: StoredExecution) -> Path | None:
     recorded = stored.info.get("project")
     return Path(recorded) if isinstance(recorded, str) and recorded else None
-
-
-def gather_fixtures(root: Path, specs: Iterable[TrialSpec]) -> list[FixtureDef]:
-    """The fixtures the specs may ask for: the project's ``machinable_conf.py`` and their components' modules.
-
-    Importing each component here (as collection would have) also finds them in the modules' namespaces; an
-    import error is left for the trial itself to report.
-    """
-    from machinable.components.fixtures import discover_fixtures
-    from machinable.execution.protocol import load_target
-
-    found: dict[str, FixtureDef] = {}
-    try:
-        discover_fixtures(found, root=root)
-    except MachinableError:
-        pass  # a broken machinable_conf.py fails the trials that need its fixtures, with its own error
-    modules: set[str] = set()
-    for spec in specs:
-        if spec.module in modules:
-            continue
-        modules.add(spec.module)
-        try:
-            load_target(spec)
-        except Exception:  # reported by the trial when it runs
-            continue
-        module = sys.modules.get(spec.module)
-        if module is not None:
-            discover_fixtures(found, modules=[module])
-    return list(found.values())
 
 
 def rerun(

@@ -1,7 +1,8 @@
 """The built-in plugin ``junitxml``: ``--junitxml PATH`` writes a JUnit XML report that CI systems display.
 
 One ``<testcase>`` per trial that ran, with the properties ``seed``, ``execution_id``, ``uid`` and ``config``
-(JSON); a failed trial has a ``<failure>`` with its traceback, a crashed or interrupted one an ``<error>``, and
+(JSON); a failed trial has a ``<failure>`` with its traceback, a crashed, interrupted or preempted one an
+``<error>`` (a preempted trial did not finish: not a skip; its message says whether it saved a checkpoint), and
 either carries its captured output in ``<system-out>``. Collection errors are ``<testcase>``\\ s with an
 ``<error>`` too, so a broken task file is visible in CI. The suite's properties name the execution, its seed,
 storage and engine.
@@ -112,7 +113,7 @@ class JunitXml:
 
         execution, results = self.execution, self.results
         failures = sum(1 for r in results if r.status == "failed")
-        errors = sum(1 for r in results if r.status not in ("passed", "failed")) + len(self.errors)
+        errors = sum(1 for r in results if not r.passed and r.status != "failed") + len(self.errors)
         started = execution.started if execution is not None else session_started
         elapsed = (execution.finished or time.time()) - started if execution is not None else 0.0
         suite = ET.SubElement(
@@ -154,7 +155,7 @@ class JunitXml:
             ("config", json.dumps(result.config, sort_keys=True, default=str)),
         ):
             ET.SubElement(props, "property", name=key, value=clean(value))
-        if result.status == "passed":
+        if result.passed:
             return
         tag = "failure" if result.status == "failed" else "error"
         element = ET.SubElement(case, tag, message=clean(f"{result.status}: {reason(result)}"))

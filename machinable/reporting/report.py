@@ -38,6 +38,7 @@ from machinable.reporting.report_plots import (
 from machinable.reporting.results import FAILED, Metric, Table, keys_of, metric_names, parse_metrics, table
 from machinable.reporting.show import gather, value_text
 from machinable.storage import Storage, StoredExecution, gc_paused
+from machinable.trials import PASSING
 
 __all__ = [
     "MissingPlotly",
@@ -222,7 +223,14 @@ def _rows(entry: Mapping[str, Any]) -> int:
 
 
 def _trial(by_folder: Mapping[str, StoredExecution], entry: Mapping[str, Any]) -> Any:
-    return by_folder[entry["execution"]].trial_at(entry["uid"])
+    stored = by_folder[entry["execution"]]
+    cached = entry.get("cached_from")
+    if (
+        isinstance(cached, str) and "/" in cached
+    ):  # a cached trial's records are those of the trial it stands for
+        folder, _, uid = cached.rpartition("/")
+        return stored.storage.get(folder).trial_at(uid)
+    return stored.trial_at(entry["uid"])
 
 
 def _metrics(spec: Any, entries: Sequence[Mapping[str, Any]], x_name: str | None) -> list[Metric]:
@@ -261,7 +269,7 @@ def read_lines(
                 if not _rows(entry):
                     continue
                 records = _trial(by_folder, entry).records
-                passed = entry.get("status") == "passed"
+                passed = entry.get("status") in PASSING
                 name = _hover(entry, several)
                 for metric, (xs, ys) in columns(records, x_name, names).items():
                     if ys:
@@ -289,7 +297,7 @@ def columns(rows: Sequence[Mapping[str, Any]], x_name: str | None, names: Sequen
 
 def _hover(entry: Mapping[str, Any], several: bool) -> str:
     text = f"{entry.get('node_id')} (seed {entry.get('seed')}"
-    if entry.get("status") != "passed":
+    if entry.get("status") not in PASSING:
         text += f", {entry.get('status')}"
     if several:
         text += f", {entry.get('execution')}"
@@ -319,7 +327,7 @@ def final_plots(result: Table, chosen: Sequence[Metric], labels: Sequence[str], 
             Point(keys_of(entry), value, _hover(entry, several), index)
             for index, row in enumerate(result.rows)
             for entry in row.entries
-            if entry.get("status") == "passed" and (value := metric.of(entry)) is not None
+            if entry.get("status") in PASSING and (value := metric.of(entry)) is not None
         ]
         if not points:
             continue

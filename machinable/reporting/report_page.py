@@ -271,7 +271,7 @@ table.facts { font-size: 13px; } .muted { color: #666; } nav a { color: #0b63b8;
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 6px; }
 .status { padding: 1px 6px; border-radius: 3px; background: #eee; }
 .status.passed { background: #dcf3dc; } .status.failed, .status.crashed { background: #f8d7d7; }
-.status.interrupted, .status.running, .status.not-started { background: #fdf1cc; }
+.status.interrupted, .status.preempted, .status.running, .status.not-started { background: #fdf1cc; }
 figure { margin: 12px 0 20px; } figcaption { color: #666; font-size: 12px; }
 div.plot { width: 100%; min-height: 420px; }
 pre { background: #f6f6f6; padding: 8px; overflow-x: auto; font-size: 12px; }

@@ -24,9 +24,10 @@ from typing import Any
 
 from machinable.errors import UsageError
 from machinable.storage import NOT_STARTED, flatten, select_entries
+from machinable.trials import CACHED, OUTCOMES, PASSING
 
-ENDED = ("passed", "failed", "crashed", "interrupted")
-FAILED = ("failed", "crashed", "interrupted")
+ENDED = (*OUTCOMES, CACHED)
+FAILED = tuple(outcome for outcome in OUTCOMES if outcome not in PASSING)
 STATS = ("last", "min", "max")
 
 __all__ = [
@@ -135,8 +136,8 @@ class Stat:
 
 
 def aggregate(entries: Iterable[Mapping[str, Any]], metric: Metric) -> Stat:
-    """``metric`` over the trials that passed."""
-    return Stat.of(v for e in entries if e.get("status") == "passed" and (v := metric.of(e)) is not None)
+    """``metric`` over the trials that passed (or were cached: they passed before)."""
+    return Stat.of(v for e in entries if e.get("status") in PASSING and (v := metric.of(e)) is not None)
 
 
 # -- tables -------------------------------------------------------------------------------------------------------

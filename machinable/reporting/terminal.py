@@ -1,12 +1,12 @@
 """The built-in plugin ``terminal``: the report on the console, shaped like pytest's.
 
 A header (versions, project, execution id and seed, storage, engine), ``collected N trials``, a progress line per
-component or task file (``.`` passed, ``F`` failed, ``C`` crashed, ``I`` interrupted) ending in a percentage, or
-with ``-v`` a line per trial; then the collection errors, the failures with their tracebacks and captured output,
-warnings, a short summary and the final ``N passed, M failed in X s`` line. ``--collect-only`` lists the trials
-(a tree, ``-q``: node ids, ``--json``: machine-readable). Colour follows ``--color``, ``NO_COLOR``,
-``FORCE_COLOR`` and whether the output is a terminal. While trials run, ``live.py`` shows a progress bar on a
-terminal (and with ``-v`` the running trials' latest record values).
+component or task file (``.`` passed, ``F`` failed, ``C`` crashed, ``I`` interrupted, ``P`` preempted) ending in
+a percentage, or with ``-v`` a line per trial; then the collection errors, the failures with their tracebacks
+and captured output, warnings, a short summary and the final ``N passed, M failed in X s`` line.
+``--collect-only`` lists the trials (a tree, ``-q``: node ids, ``--json``: machine-readable). Colour follows
+``--color``, ``NO_COLOR``, ``FORCE_COLOR`` and whether the output is a terminal. While trials run, ``live.py``
+shows a progress bar on a terminal (and with ``-v`` the running trials' latest record values).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from machinable.plugins import getgroup
 from machinable.reporting.live import start_live
 from machinable.reporting.terminalwriter import TerminalWriter, should_color
 from machinable.text import count_parts, first_line, plural, summary_line
+from machinable.trials import PASSING
 
 if TYPE_CHECKING:
     import argparse
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
     from machinable.execution.session import Session
     from machinable.trials import TrialResult, TrialSpec
 
-LETTERS = {"passed": ".", "failed": "F", "crashed": "C", "interrupted": "I"}
-COLOURS = {"passed": "green", "failed": "red", "crashed": "red", "interrupted": "yellow"}
+LETTERS = {"passed": ".", "cached": "c", "failed": "F", "crashed": "C", "interrupted": "I", "preempted": "P"}
+COLOURS = {"passed": "green", "failed": "red", "crashed": "red"}  # any other outcome: yellow
 OUTPUT_TAIL = 40  # lines of a failed trial's captured output shown in the failures section
 
 
@@ -211,8 +212,8 @@ class TerminalReporter:
     def machinable_execution_start(self, session: Session, specs: list[TrialSpec]) -> None:
         if not self._mine(session):
             return
-        self.total = len(specs)
-        self.remaining = Counter(group_of(s.node_id) for s in specs)
+        self.total = len(specs) + len(session.cached)  # cached ones (--needed) are reported too
+        self.remaining = Counter(group_of(s.node_id) for s in [*session.cached, *specs])
         if not (self.json or self.cfg):
             start_live(self, session, self.total)
 
@@ -248,7 +249,7 @@ class TerminalReporter:
     def _count(self, group: str, status: str) -> None:
         self.done += 1
         self.remaining[group] -= 1
-        self.any_failed = self.any_failed or status != "passed"
+        self.any_failed = self.any_failed or status not in PASSING
 
     def _write_progress(self, colour: dict[str, bool]) -> None:
         percent = 100 * self.done // max(self.total, 1)
@@ -286,9 +287,14 @@ class TerminalReporter:
         self._short_summary(session)
         if session.shouldstop:
             self.section(session.shouldstop, sep="!", red=True)
-        # Ctrl-C while trials ran, or while collecting (then there is no execution)
+        if session.execution is not None and session.execution.detached is not None:
+            self.tw.line(session.execution.detached)
+            return
+        # Ctrl-C while trials ran, or while collecting (then there is no execution); not a preemption (shouldstop)
         interrupted = session.execution.interrupted if session.execution is not None else False
-        if interrupted or (exitstatus == ExitCode.INTERRUPTED and not session.errors):
+        if (
+            interrupted or exitstatus == ExitCode.INTERRUPTED and not session.errors
+        ) and not session.shouldstop:
             self.section("KeyboardInterrupt", sep="!", yellow=True)
         elif session.errors and not self.config.option.continue_on_collection_errors:
             self.section(
@@ -306,8 +312,8 @@ class TerminalReporter:
             self.tw.line(report.message)
 
     def _summary_failures(self, session: Session) -> None:
-        # An interrupted trial has no story to tell beyond the KeyboardInterrupt line of the summary.
-        failed = [r for r in self.results if r.status not in ("passed", "interrupted")]
+        # An interrupted or preempted trial's story is its line in the short summary (and the stop's line).
+        failed = [r for r in self.results if not r.passed and r.status not in ("interrupted", "preempted")]
         if not failed or session.execution is None:
             return
         self.section("FAILURES")
@@ -336,7 +342,7 @@ class TerminalReporter:
         self.tw.line()
 
     def _short_summary(self, session: Session) -> None:
-        failed = [r for r in self.results if r.status != "passed"]
+        failed = [r for r in self.results if not r.passed]
         if not failed and not session.errors:
             return
         self.section("short trial summary info", cyan=True)
@@ -382,7 +388,7 @@ class TerminalReporter:
             )
             parts = [text] + [p for p in parts if "error" in p or "warning" in p]
         text = summary_line(parts, time.time() - self.started)
-        bad = session.errors or any(r.status != "passed" for r in self.results)
+        bad = session.errors or any(not r.passed for r in self.results)
         marks = {"red": bool(bad), "green": not bad and bool(self.results or session.items), "bold": True}
         if not bad and not self.results and not session.items:
             marks = {"yellow": True, "bold": True}

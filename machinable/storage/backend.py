@@ -86,6 +86,16 @@ class Backend:
         it; none where writes need no temp file."""
         return []
 
+    def put_file(self, local: str, path: str) -> None:
+        """Copy the local file ``local`` to ``path`` (a checkpoint's files, staged in a local folder)."""
+        with open(local, "rb") as f:
+            self.write_bytes(path, f.read())
+
+    def get_file(self, path: str, local: str) -> None:
+        """Copy ``path`` to the local file ``local`` (a checkpoint's files, for ``on_restore``)."""
+        with open(local, "wb") as f:
+            f.write(self.read_bytes(path))
+
     def refresh(self) -> None:
         """Forget cached listings before reading back (s3fs caches them)."""
 
@@ -276,6 +286,12 @@ class FsspecBackend(Backend):
 
     def remove(self, path: str) -> None:
         self.fs.rm_file(path)
+
+    def put_file(self, local: str, path: str) -> None:
+        self.fs.put_file(local, path)  # streamed: a checkpoint may be larger than memory
+
+    def get_file(self, path: str, local: str) -> None:
+        self.fs.get_file(path, local)
 
     def refresh(self) -> None:
         self.fs.invalidate_cache()

@@ -39,8 +39,15 @@ LOCK_STALE_AFTER = 10.0  # the execution.json lock is held for one read and one 
 class TrialClaims:
     """The claims of the trials of one stored execution, and the ones this object holds."""
 
-    def __init__(self, location: StorageLocation, folder: str, stale_after: float) -> None:
+    def __init__(
+        self,
+        location: StorageLocation,
+        folder: str,
+        stale_after: float,
+        labels: dict[str, Any] | None = None,
+    ) -> None:
         self.io: Backend = location.backend()
+        self.labels = dict(labels or {})  # kept in every claim (e.g. the Slurm job that holds it)
         self.path = self.io.join(location.root, folder)
         self.stale_after = stale_after
         self.token = uuid.uuid4().hex
@@ -81,6 +88,16 @@ class TrialClaims:
         beat = info.get("heartbeat")
         return isinstance(beat, int | float) and time.time() - beat <= self.stale_after
 
+    def released(self, uid: str, n: int) -> bool:
+        """Whether claim ``n`` of ``uid`` was given up (or is gone): its holder is done with the trial."""
+        try:
+            info = json.loads(self.io.read_bytes(self._name(uid, n)))
+        except FileNotFoundError:
+            return True
+        except ValueError:
+            return False  # being written
+        return not isinstance(info, dict) or bool(info.get("released"))
+
     def held_elsewhere(self, uids: Iterable[str]) -> set[str]:
         """The trials among ``uids`` that another live process has claimed."""
         latest = self.current()
@@ -91,13 +108,23 @@ class TrialClaims:
         n = self.current().get(uid, 0)
         if n and self.is_live(uid, n):
             return False
-        path = self._name(uid, n + 1)
+        return self.take(uid, n)
+
+    def take(self, uid: str, after: int) -> bool:
+        """Create claim ``after + 1`` of ``uid``; of all processes trying, exactly one gets True."""
+        path = self._name(uid, after + 1)
         if not self.io.create(path, self._content()):
             return False
         with self._lock:
             self.held[uid] = path
         self._start_refresher()
         return True
+
+    def held_number(self, uid: str) -> int:
+        """The number of the claim of ``uid`` this object holds (0 when it holds none)."""
+        path = self.held.get(uid)
+        match = _CLAIM.match(path.rpartition("/")[2]) if path else None
+        return int(match.group(2)) if match else 0
 
     def release(self, uids: Iterable[str] | None = None) -> None:
         """Mark our claims (of ``uids``, default all) released; others may take the trials from now on."""
@@ -115,6 +142,7 @@ class TrialClaims:
     def _content(self, released: bool = False) -> bytes:
         return dumpb(
             {
+                **self.labels,
                 "token": self.token,
                 "pid": os.getpid(),
                 "host": socket.gethostname(),

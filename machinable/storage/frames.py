@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from machinable.errors import UsageError
+from machinable.storage.plan import NOT_STARTED
+from machinable.trials import OUTCOMES
 
 if TYPE_CHECKING:
     from machinable.storage.reader import StoredExecution
 
-STATUSES = ("passed", "failed", "crashed", "interrupted", "running", "not started")
+STATUSES = (*OUTCOMES, "running", NOT_STARTED)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -59,7 +61,8 @@ def execution_records(
     histories: bool = False,
 ) -> list[dict[str, Any]]:
     """The rows of one stored execution (module docstring), filtered by a ``-k`` expression over node ids and
-    keywords and by status (one or several of passed, failed, crashed, interrupted, running, not started)."""
+    keywords and by status (one or several of passed, failed, crashed, interrupted, preempted, running,
+    not started)."""
     with gc_paused():
         entries = select(stored.results(), k, status)
         rows = []

@@ -79,6 +79,8 @@ def result_entry(result: TrialResult) -> dict[str, Any]:
         "repeat_total": result.repeat_total,
         "error": first_line(result.error) or None,
         "metrics": summarize(result.records),
+        "code": result.code,
+        **({"cached_from": result.cached_from} if result.cached_from else {}),
     }
 
 
@@ -107,6 +109,7 @@ def trial_entry(trial: StoredTrial, planned: Mapping[str, Any] | None = None) ->
         "repeat_total": info.get("repeat_total", 1),
         "error": first_line(status_info.get("error")) or None,
         "metrics": summarize(trial.records) if status_info else summarize(()),
+        "code": info.get("code") or {},
     }
 
 

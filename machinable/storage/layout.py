@@ -9,6 +9,8 @@ from machinable.errors import StorageError
 
 EXECUTION_JSON = "execution.json"
 CODE_ZIP = "code.zip"
+PROVENANCE_JSON = "provenance.json"  # what the execution ran with (execution/provenance.py)
+CODE_DIFF = "code.diff"  # its uncommitted changes, when the git tree was dirty
 TRIAL_JSON = "trial.json"
 STATUS_JSON = "status.json"
 

@@ -18,10 +18,12 @@ from machinable.errors import StorageError
 from machinable.storage import store as _store
 from machinable.storage.backend import Backend
 from machinable.storage.layout import (
+    CODE_DIFF,
     CODE_ZIP,
     EXECUTION_JSON,
     LOG_TXT,
     OUTPUT_LOG,
+    PROVENANCE_JSON,
     STATUS_JSON,
     TRIAL_JSON,
     start_status,
@@ -33,12 +35,16 @@ from machinable.storage.url import MissingDependencyError, StorageLocation, open
 DEFAULT_STALE_AFTER = 30.0
 
 
-def _read_json(io: Backend, path: str) -> dict[str, Any]:
+def _read_bytes(io: Backend, path: str) -> bytes | None:
     try:
-        data = io.read_bytes(path)
+        return io.read_bytes(path)
     except FileNotFoundError:
-        return {}
-    if not data:  # created by a writer killed before it wrote (Backend.create_bytes): not written
+        return None
+
+
+def _read_json(io: Backend, path: str) -> dict[str, Any]:
+    data = _read_bytes(io, path)
+    if not data:  # absent, or created by a writer killed before it wrote (Backend.create_bytes): not written
         return {}
     try:
         value = json.loads(data)
@@ -50,10 +56,7 @@ def _read_json(io: Backend, path: str) -> dict[str, Any]:
 
 
 def _read_text(io: Backend, path: str) -> str:
-    try:
-        return io.read_bytes(path).decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
+    return (_read_bytes(io, path) or b"").decode("utf-8", "replace")
 
 
 def list_folder(io: Backend, path: str) -> list[tuple[str, bool]]:
@@ -150,11 +153,8 @@ class StoredTrial:
 
     def records_of(self, scope: str) -> list[dict[str, Any]]:
         path = self._file(f"{RECORDS_DIR}/{scope}.jsonl")
-        try:
-            data = self._io.read_bytes(path)
-        except FileNotFoundError:
-            return []
-        return parse_jsonl(data, path)
+        data = _read_bytes(self._io, path)
+        return [] if data is None else parse_jsonl(data, path)
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -254,7 +254,8 @@ class StoredExecution:
     def trials(self) -> list[StoredTrial]:
         """Trials in plan order (``execution.json``'s ``trials`` list), others after them by uid."""
         self._io.refresh()
-        present = {name for name, is_dir in list_folder(self._io, self.path) if is_dir}
+        # '.'-folders are an engine's own (the slurm engine's batches), never a trial's
+        present = {name for name, is_dir in list_folder(self._io, self.path) if is_dir and name[:1] != "."}
         planned = [uid for uid in self.info.get("trials") or [] if isinstance(uid, str) and uid in present]
         rest = sorted(present.difference(planned))
         return [StoredTrial(self, uid) for uid in [*planned, *rest]]
@@ -306,10 +307,17 @@ class StoredExecution:
 
     def code_zip(self) -> bytes | None:
         """The code backup's bytes, None when the execution has none."""
-        try:
-            return self._io.read_bytes(self._io.join(self.path, CODE_ZIP))
-        except FileNotFoundError:
-            return None
+        return _read_bytes(self._io, self._io.join(self.path, CODE_ZIP))
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """provenance.json: what the execution ran with (git, Python, packages, platform, ...); {} without."""
+        return _read_json(self._io, self._io.join(self.path, PROVENANCE_JSON))
+
+    @property
+    def code_diff(self) -> bytes | None:
+        """code.diff: the uncommitted changes of the project's git tree when it ran; None when it had none."""
+        return _read_bytes(self._io, self._io.join(self.path, CODE_DIFF))
 
     def code_zip_names(self) -> list[str]:
         """Relative paths archived in ``code.zip`` ([] without a backup)."""

@@ -7,7 +7,7 @@ import io
 import json
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from machinable.storage.encoding import dumps
@@ -32,13 +32,22 @@ class RecordWriter:
 
     def write(self, row: Mapping[str, Any]) -> str:
         """Append ``row``; returns its JSON text as written."""
+        line = dumps(row)
+        self._append((line + "\n").encode("utf-8"))
+        return line
+
+    def write_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append ``rows`` in one write (a resumed trial's rows up to its checkpoint)."""
+        data = "".join(dumps(row) + "\n" for row in rows).encode("utf-8")
+        if data:
+            self._append(data)
+
+    def _append(self, data: bytes) -> None:
         handle = self._handle
         if handle is None:
             handle = self._handle = self._trial._open_append(self._rel, buffered=False)
-        line = dumps(row)
-        handle.write((line + "\n").encode("utf-8"))
+        handle.write(data)
         handle.flush()
-        return line
 
     def flush(self) -> None:
         if self._handle is not None:

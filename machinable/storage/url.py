@@ -78,7 +78,7 @@ class StorageLocation:
     @property
     def url(self) -> str:
         """Printable URL: local paths as plain absolute paths, never credentials."""
-        return _printable(self._target_url)
+        return printable_url(self._target_url)
 
     @property
     def is_memory(self) -> bool:
@@ -170,7 +170,8 @@ class StorageLocation:
         return f"StorageLocation({self.url!r}, code_backup={self.code_backup})"
 
 
-def _printable(url: str) -> str:
+def printable_url(url: str) -> str:
+    """``url`` without the credentials it may carry (``user:password@``), for messages and records."""
     return _USERINFO.sub(r"\1", url)
 
 
@@ -261,7 +262,9 @@ def _fsspec(protocol: str, url: str, code_backup: bool, options: dict[str, Any])
     from fsspec.registry import known_implementations, registry
 
     if protocol not in known_implementations and protocol not in registry:
-        raise StorageError(f"unknown storage protocol '{protocol}' in '{_printable(url)}'; use {PROTOCOLS}")
+        raise StorageError(
+            f"unknown storage protocol '{protocol}' in '{printable_url(url)}'; use {PROTOCOLS}"
+        )
     if protocol in _NEED_BUCKET and not url.split("://", 1)[1].strip("/"):
         raise StorageError(f"storage URL '{url}' names no bucket (e.g. '{protocol}://bucket/prefix')")
     if protocol in ("s3", "s3a"):
@@ -274,7 +277,7 @@ def _fsspec(protocol: str, url: str, code_backup: bool, options: dict[str, Any])
             f"storage URL '{protocol}://...' needs an extra package: {hint}"
         ) from exc
     except (ValueError, TypeError) as exc:
-        raise StorageError(f"cannot open storage '{_printable(url)}': {exc}") from exc
+        raise StorageError(f"cannot open storage '{printable_url(url)}': {exc}") from exc
     return StorageLocation(
         protocol,
         root.rstrip("/") or root,

@@ -1,6 +1,6 @@
 """The only module that writes the storage layout (DESIGN.md §5)::
 
-    <root>/<EXECUTION_ID>/execution.json, code.zip
+    <root>/<EXECUTION_ID>/execution.json, code.zip, provenance.json, code.diff
     <root>/<EXECUTION_ID>/<TRIAL_UID>/trial.json, status.json, records/<scope>.jsonl,
                                       log.txt, output.log, store.json, store/<files>
 
@@ -156,6 +156,12 @@ class ExecutionWriter:
         if storage.startswith(project.rstrip(os.sep) + os.sep):
             return (os.path.relpath(storage, project).replace(os.sep, "/"),)
         return ()
+
+    def create_file(self, name: str, data: bytes) -> bool:
+        """Write the file ``name`` of the execution's folder (a plugin's: provenance.json) only if it does not
+        exist yet, atomically; False when it does, so two processes never write the same name."""
+        self._prepare()
+        return self._io.create(self._io.join(self.path, check_segment(name, "file name")), data)
 
     def trial(self, uid: str) -> TrialWriter:
         return TrialWriter(self, uid)

@@ -63,6 +63,11 @@ class StopExecution(Exception):
     """
 
 
+class Detached(Exception):
+    """Raised by an engine's ``run()`` when the trials go on without the controller (``--detach``): the
+    execution is left open in storage (no ``finished``), and the message says how to follow it."""
+
+
 class Engine:
     """Runs trial specs and yields their results as they end (in any order)."""
 

@@ -9,8 +9,10 @@ process start). Workers are isolated from each other and from the controller:
   ``faulthandler`` wrote); the controller writes its status and starts a replacement worker;
 * a trial past its timeout gets ``TrialTimeout`` raised inside it (it fails like any exception: teardown runs,
   records are kept); if it does not stop within ``kill_grace`` seconds, its worker is killed and replaced;
-* Ctrl-C (or the controller closing the run early, e.g. ``-x``) interrupts the running trials (SIGTERM becomes
-  KeyboardInterrupt inside them), waits briefly for them to write their ``interrupted`` status, then kills.
+* Ctrl-C (or the controller closing the run early, e.g. ``-x``) interrupts the running trials (SIGUSR1 becomes
+  KeyboardInterrupt inside them), waits briefly for them to write their ``interrupted`` status, then kills;
+* SIGTERM to a worker preempts its trial (``preempted``), and the worker goes on; SIGTERM to the controller is
+  forwarded to the running trials (``PREEMPT_GRACE`` seconds to save a checkpoint) and stops the execution.
 
 Workers are started with ``fork`` where the platform has it (Linux, macOS opt-in): they inherit the specs and
 every component, including ones defined in ``__main__`` or inside functions, without pickling. Elsewhere (or
@@ -30,13 +32,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from machinable.errors import UsageError
+from machinable.errors import TrialPreempted, UsageError
 from machinable.execution.engines import crash_files
 from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
 from machinable.execution.engines.worker import (
+    INTERRUPT_SIGNAL,
     WorkerContext,
     close_environment,
     death_cause,
+    held_signals,
     keep_unreported,
     lost_result,
     progress_sender,
@@ -54,6 +58,9 @@ if TYPE_CHECKING:
 
 # seconds running trials get to record their interruption before their workers are killed
 INTERRUPT_GRACE = 2.0
+# seconds running trials get to save a checkpoint when the controller is preempted (Slurm's default KillWait:
+# after that the scheduler kills everything anyway)
+PREEMPT_GRACE = 30.0
 # seconds idle workers get to tear their session fixtures down at the end
 STOP_GRACE = 5.0
 
@@ -151,8 +158,8 @@ class _Pool:
         except (KeyboardInterrupt, StopExecution) as exc:
             # Ctrl-C while we wait for workers, or the controller stopping early: the trials that were running
             # end now (interrupted, or finished within the grace time) and are reported like every other result
-            # before the interrupt goes on.
-            self.late = self._shutdown()
+            # before the interrupt goes on. A TrialPreempted's signal is forwarded to the trials.
+            self.late = self._shutdown(getattr(exc, "signum", None))
             while self.late:
                 yield self.late.pop(0)
             if isinstance(exc, KeyboardInterrupt):
@@ -257,49 +264,31 @@ class _Pool:
         slot.process.join(5.0)
         crash_files.remove(slot.crash_file)
 
-    def _shutdown(self) -> list[TrialResult]:
-        """Stop every worker; running trials (Ctrl-C, or the consumer stopped early) are interrupted.
+    def _shutdown(self, preempted: int | None = None) -> list[TrialResult]:
+        """Stop every worker; running trials (Ctrl-C, or the consumer stopped early) are interrupted, or get the
+        warning signal ``preempted`` that the controller received.
 
-        Returns their results: what a worker sent within the grace time, else an ``interrupted`` result whose
-        status the controller wrote. Empty when the pool is already shut down.
+        Returns their results: what a worker sent within the grace time, else an ``interrupted`` (``preempted``)
+        result whose status the controller wrote. Empty when the pool is already shut down.
         """
-        from multiprocessing.connection import wait
-
         slots = [s for s in self.slots if not isinstance(s.process, _Dead)]
         running = [s for s in slots if s.busy]
-        results: list[TrialResult] = []
         for slot in running:
-            with contextlib.suppress(OSError):
-                slot.process.terminate()  # the worker turns SIGTERM into KeyboardInterrupt inside the trial
-        for slot in slots:
-            if not slot.busy:
-                with contextlib.suppress(OSError):
-                    slot.conn.send(None)  # done: tear session fixtures down and exit
-        until = time.time() + INTERRUPT_GRACE
-        waiting = {s.conn: s for s in running}
-        while waiting and time.time() < until:
-            for conn in wait(list(waiting), max(0.0, until - time.time())):
-                try:
-                    message = conn.recv()  # type: ignore[union-attr]
-                except (EOFError, OSError):
-                    waiting.pop(conn)  # type: ignore[arg-type]
-                    continue
-                if isinstance(message, tuple):
-                    continue  # a progress row: the result comes next
-                waiting.pop(conn).spec = None  # type: ignore[arg-type]
-                results.append(message)
+            _signal(slot.process, preempted or INTERRUPT_SIGNAL)
+        _stop_idle(slots)
+        results = _answers(running, PREEMPT_GRACE if preempted else INTERRUPT_GRACE)
+        _stop_idle(running)  # the worker of a preempted trial goes on, waiting for the next one
+        status, error = "interrupted", "the execution was interrupted"
+        if preempted:
+            status, error = "preempted", f"{TrialPreempted(preempted)}; no answer in {PREEMPT_GRACE:g} s"
         for slot in running:
             if slot.spec is not None:
-                results.append(
-                    lost_result(
-                        slot.spec, self.context, "interrupted", "the execution was interrupted", slot.started
-                    )
-                )
+                results.append(lost_result(slot.spec, self.context, status, error, slot.started))
         until = time.time() + STOP_GRACE
         for slot in slots:
             slot.process.join(max(0.0, until - time.time()) if not slot.busy else 0.1)
             if slot.process.is_alive():
-                slot.process.terminate()
+                _signal(slot.process, INTERRUPT_SIGNAL)
                 slot.process.join(1.0)
             if slot.process.is_alive():
                 slot.process.kill()
@@ -310,6 +299,41 @@ class _Pool:
             crash_files.remove(slot.crash_file)
         self.slots = []
         return results
+
+
+def _stop_idle(slots: list[_Slot]) -> None:
+    for slot in slots:
+        if not slot.busy:
+            with contextlib.suppress(OSError):
+                slot.conn.send(None)  # done: tear session fixtures down and exit
+
+
+def _answers(running: list[_Slot], seconds: float) -> list[TrialResult]:
+    """The results the workers of ``running`` send within ``seconds``; their slots are freed."""
+    from multiprocessing.connection import wait
+
+    results: list[TrialResult] = []
+    until = time.time() + seconds
+    waiting = {s.conn: s for s in running}
+    while waiting and time.time() < until:
+        for conn in wait(list(waiting), max(0.0, until - time.time())):
+            try:
+                message = conn.recv()  # type: ignore[union-attr]
+            except (EOFError, OSError):
+                waiting.pop(conn)  # type: ignore[arg-type]
+                continue
+            if isinstance(message, tuple):
+                continue  # a progress row: the result comes next
+            waiting.pop(conn).spec = None  # type: ignore[arg-type]
+            results.append(message)
+    return results
+
+
+def _signal(process: Any, signum: int) -> None:
+    """Send ``signum`` to a worker that has not ended (unreaped, its pid cannot have been reused)."""
+    if process.exitcode is None:
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signum)
 
 
 class _Dead:
@@ -326,8 +350,6 @@ class _Dead:
 
     def kill(self) -> None:
         pass
-
-    terminate = kill
 
 
 # -- the worker process ------------------------------------------------------------------------------------------
@@ -351,8 +373,9 @@ def _worker_main(
     for other in inherited:
         with contextlib.suppress(OSError):
             other.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it stops us with SIGTERM
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it interrupts us itself
+    signal.signal(INTERRUPT_SIGNAL, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)  # while idle; a running trial is preempted by it instead
     _die_with_parent(crash_file)
     crash_log = open(crash_file, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
     faulthandler.disable()
@@ -372,6 +395,8 @@ def _worker_main(
             spec = specs[message] if isinstance(message, int) else message
             try:
                 result = run(spec, context, send_progress)
+            except TrialPreempted as exc:  # SIGTERM from outside: this trial ends, and the worker goes on
+                result = exc.result  # type: ignore[attr-defined]
             except KeyboardInterrupt as exc:
                 _send(conn, exc.result)  # type: ignore[attr-defined]
                 return
@@ -403,7 +428,8 @@ def _die_with_parent(crash_file: str) -> None:
 
 def _send(conn: Connection, result: TrialResult) -> None:
     try:
-        conn.send(result)
+        with held_signals():
+            conn.send(result)
     except (BrokenPipeError, ConnectionResetError):
         raise KeyboardInterrupt from None  # the controller is gone
     except Exception:  # a record value that cannot be pickled: send the rows as they were stored (JSON)

@@ -13,7 +13,9 @@ starts at once and its timeout counts from there.
 
 Crashes (the worker process died) end as ``crashed``; a trial past its timeout gets ``TrialTimeout`` raised
 inside it and, if it does not stop within ``kill_grace`` seconds, is cancelled with ``ray.cancel(force=True)``
-(which kills its worker). ``import ray`` happens only when the engine runs.
+(which kills its worker). SIGTERM to the Ray worker running a trial preempts it (a checkpoint, ``preempted``);
+Ctrl-C, ``-x`` and SIGTERM to the controller cancel the running trials (``interrupted``). ``import ray`` happens
+only when the engine runs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from machinable.errors import UsageError
+from machinable.errors import TrialPreempted, UsageError
 from machinable.execution.engines import ray_fate
 from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
 from machinable.execution.engines.ray_progress import POLL, Channel, sender
@@ -235,8 +237,12 @@ def _report_stopped(ray: Any, flights: dict[Any, _Flight], context: RunContext) 
 
 def _run_trial_task(spec: TrialSpec, context: WorkerContext, channel: Any = None) -> TrialResult:
     """The Ray task: one trial in a Ray worker (which keeps its environment for the execution's next trials);
-    its record rows go to the progress ``channel`` if there is one."""
-    return run(spec, context, sender(channel) if channel is not None else None)
+    its record rows go to the progress ``channel`` if there is one. SIGTERM to the worker preempts the trial
+    (instead of Ray's exit): its result says so, and the worker goes on."""
+    try:
+        return run(spec, context, sender(channel) if channel is not None else None)
+    except TrialPreempted as exc:
+        return exc.result  # type: ignore[attr-defined]
 
 
 _remote_function: Any = None

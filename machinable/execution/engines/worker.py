@@ -15,9 +15,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from machinable.errors import MachinableError, signal_name
 from machinable.trials import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
@@ -130,25 +134,39 @@ def run(spec: TrialSpec, context: WorkerContext, progress: Progress | None = Non
     return pm.hook.machinable_trial_protocol(spec=spec, context=env)
 
 
-def progress_sender(conn: Connection) -> Progress:
-    """``progress(uid, row)`` of a worker process: sends ``("progress", uid, row)`` to the controller.
+# What the process engine's controller interrupts a worker's trial with (Ctrl-C, -x): KeyboardInterrupt inside it,
+# ``interrupted``. Not SIGTERM: that is what a scheduler (or ``kill PID``) sends to preempt it, ``preempted``.
+INTERRUPT_SIGNAL: int = getattr(signal, "SIGUSR1", signal.SIGTERM)
 
-    SIGTERM (the controller interrupting the trial) waits until a message is sent whole: a half-sent one would
-    garble the result that follows it. A controller that is gone is noticed when the result is sent.
-    """
-    lock = threading.Lock()
+
+@contextmanager
+def held_signals() -> Iterator[None]:
+    """The controller's interrupt and the warning signals wait until a message to the controller is sent whole:
+    a half-sent one would garble the messages that follow it."""
+    from machinable.execution.capture import WARNING_SIGNALS
+
     mask = getattr(signal, "pthread_sigmask", None)  # POSIX
+    if mask is None:
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, {INTERRUPT_SIGNAL, *WARNING_SIGNALS})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
+
+
+def progress_sender(conn: Connection) -> Progress:
+    """``progress(uid, row)`` of a worker process: sends ``("progress", uid, row)`` to the controller, with the
+    signals held (:func:`held_signals`). A controller that is gone is noticed when the result is sent."""
+    lock = threading.Lock()
 
     def send(uid: str, row: dict[str, Any]) -> None:
-        with lock:
-            previous = mask(signal.SIG_BLOCK, {signal.SIGTERM}) if mask is not None else None
+        with lock, held_signals():
             try:
                 conn.send(("progress", uid, row))
             except (OSError, ValueError):
                 pass
-            finally:
-                if mask is not None and previous is not None:
-                    mask(signal.SIG_SETMASK, previous)
 
     return send
 
@@ -165,11 +183,7 @@ def death_cause(exitcode: int | None) -> str:
     if exitcode is None:
         return "worker process died"
     if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = "unknown signal"
-        return f"worker process died with signal {-exitcode} ({name})"
+        return f"worker process died with signal {-exitcode} ({signal_name(-exitcode)})"
     return f"worker process died with exit code {exitcode}"
 
 
@@ -223,3 +237,32 @@ def keep_unreported(result: TrialResult, context: RunContext) -> None:
     if result.files is not None:
         context.writer.import_trial(result.uid, result.files)
         result.files = None
+
+
+def gather_fixtures(root: Path, specs: Iterable[TrialSpec]) -> list[FixtureDef]:
+    """The fixtures the specs may ask for: the project's ``machinable_conf.py`` and their components' modules.
+
+    Importing each component here (as collection would have) also finds them in the modules' namespaces; an
+    import error is left for the trial itself to report.
+    """
+    from machinable.components.fixtures import discover_fixtures
+    from machinable.execution.protocol import load_target
+
+    found: dict[str, FixtureDef] = {}
+    try:
+        discover_fixtures(found, root=root)
+    except MachinableError:
+        pass  # a broken machinable_conf.py fails the trials that need its fixtures, with its own error
+    modules: set[str] = set()
+    for spec in specs:
+        if spec.module in modules:
+            continue
+        modules.add(spec.module)
+        try:
+            load_target(spec)
+        except Exception:  # reported by the trial when it runs
+            continue
+        module = sys.modules.get(spec.module)
+        if module is not None:
+            discover_fixtures(found, modules=[module])
+    return list(found.values())

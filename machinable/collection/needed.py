@@ -1,0 +1,248 @@
+"""Which collected trials a storage already holds: ``machinable plan`` and ``--needed`` (the built-in plugin
+``needed``).
+
+Each collected trial is looked up by its slot (component, configuration, repeat number) among every stored
+attempt (:mod:`machinable.storage.identities`). Without ``--seed`` it takes the seed of the slot's latest
+attempt, so a trial that ran before keeps its seed and a new one gets the seed a full run of this execution
+would give it; with ``--seed`` every trial has the seed that seed gives, and a different one is a different
+trial. Then, among the attempts with its seed:
+
+* ``running``: one is running (a live heartbeat) elsewhere;
+* ``done``: one passed (or was cached) with the same code: every file of its fingerprint is unchanged;
+* ``stale``: one passed, but a file of its fingerprint changed since (the files are named);
+* ``failed``: the latest one failed, crashed, was interrupted or preempted;
+* ``new``: none.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from machinable import ids
+from machinable.errors import UsageError
+from machinable.hookspec import hookimpl
+from machinable.plugins import getgroup
+
+if TYPE_CHECKING:
+    import argparse
+
+    from machinable.execution.options import Config
+    from machinable.execution.session import Session
+    from machinable.storage import Storage
+    from machinable.storage.identities import Attempt, StoredIdentities
+    from machinable.trials import TrialResult, TrialSpec
+
+STATES = ("new", "stale", "failed", "running", "done")
+TO_RUN = frozenset({"new", "stale", "failed"})
+PASSED = frozenset({"passed", "cached"})
+
+
+@dataclass
+class Planned:
+    """A collected trial and what the storage holds of it."""
+
+    spec: TrialSpec
+    state: str
+    attempt: Attempt | None = None  # the stored attempt the state refers to
+    changed: list[str] = field(default_factory=list)  # stale: the files that changed
+
+    def to_json(self) -> dict[str, Any]:
+        attempt = self.attempt
+        return {
+            "node_id": self.spec.node_id,
+            "component": self.spec.component,
+            "config": self.spec.config,
+            "seed": self.spec.seed,
+            "state": self.state,
+            "execution": attempt.execution if attempt else None,
+            "uid": attempt.uid if attempt else None,
+            "status": attempt.status if attempt else None,
+            "changed": self.changed,
+        }
+
+
+def classify(specs: list[TrialSpec], stored: StoredIdentities, keep_seeds: bool) -> list[Planned]:
+    """The state of each spec (with the seed it runs with)."""
+    planned = []
+    for spec in specs:
+        slot = ids.trial_slot(spec.component, spec.config, spec.repeat_number)
+        if keep_seeds:
+            seed = stored.seed_of(slot)
+            if seed is not None and seed != spec.seed:
+                spec = replace(spec, seed=seed)
+        planned.append(_state(spec, stored.attempts(slot, spec.seed)))
+    return planned
+
+
+def _state(spec: TrialSpec, attempts: list[Attempt]) -> Planned:
+    running = [a for a in attempts if a.status == "running"]
+    if running:
+        return Planned(spec, "running", running[-1])
+    passed = [a for a in attempts if a.status in PASSED]
+    if passed:
+        changed = code_changes(passed[-1].code, spec.code)
+        return Planned(spec, "stale" if changed else "done", passed[-1], changed)
+    if attempts and attempts[-1].status != "not started":
+        return Planned(spec, "failed", attempts[-1])
+    return Planned(spec, "new")
+
+
+def code_changes(stored: dict[str, str], now: dict[str, str]) -> list[str]:
+    """The files whose content differs between two fingerprints (added, removed or edited)."""
+    return sorted(rel for rel in stored.keys() | now.keys() if stored.get(rel) != now.get(rel))
+
+
+def counts(planned: list[Planned]) -> dict[str, int]:
+    found = Counter(p.state for p in planned)
+    return {state: found[state] for state in STATES if found[state]}
+
+
+# -- the plugin: --needed ---------------------------------------------------------------------------------------
+
+IDENTITIES_DIR = ".identities"  # the claims of the trials --needed runs are running, at the storage's root
+STASH_KEY = "needed"
+
+
+class NeededRun:
+    """One --needed session: the trials it runs are claimed by their identity in the storage (so a concurrent
+    --needed run never starts one of them too), the ones that passed before are reported as cached."""
+
+    def __init__(self, session: Session) -> None:
+        from machinable.storage import Storage
+        from machinable.storage.claims import TrialClaims
+
+        assert session.location is not None
+        self.session = session
+        self.storage = Storage(session.location)
+        self.claims = TrialClaims(session.location, IDENTITIES_DIR, stale_after=self.storage.stale_after)
+        self.claims.io.makedirs(self.claims.path)
+        self.planned: list[Planned] = []
+        self.identity: dict[str, str] = {}  # uid -> identity of the trials this run claimed
+
+    def select(self, items: list[TrialSpec]) -> list[TrialSpec]:
+        """The items to run; the cached results and the trials running elsewhere go to the session."""
+        from machinable.storage.identities import StoredIdentities
+
+        keep_seeds = self.session.config.option.seed is None
+        self.planned = classify(items, StoredIdentities.load(self.storage), keep_seeds)
+        latest = self.claims.current()
+        run: list[TrialSpec] = []
+        for planned in self.planned:
+            if planned.state == "done":
+                self.session.cached.append(cached_result(self.storage, planned.spec, planned.attempt))
+            elif planned.state == "running" or not self._claim(planned.spec, latest):
+                self.session.elsewhere.append(planned.spec)
+            else:
+                run.append(planned.spec)
+        return run
+
+    def _claim(self, spec: TrialSpec, latest: dict[str, int]) -> bool:
+        identity = _identity(spec)
+        n = latest.get(identity, 0)
+        if n and self.claims.is_live(identity, n):
+            return False
+        if not self.claims.take(identity, n):
+            return False  # another run took it just now
+        self.identity[spec.uid] = identity
+        return True
+
+    def release(self, result: TrialResult) -> None:
+        identity = self.identity.pop(result.uid, None)
+        if identity is not None:
+            self.claims.release([identity])
+
+    def close(self) -> None:
+        self.claims.release()
+
+
+def _identity(spec: TrialSpec) -> str:
+    return ids.trial_identity(ids.trial_slot(spec.component, spec.config, spec.repeat_number), spec.seed)
+
+
+def cached_result(storage: Storage, spec: TrialSpec, attempt: Attempt | None) -> TrialResult:
+    """A trial that passed before with the same identity and code, reported as ``cached`` with that trial's
+    records and timings (``cached_from``: where it is stored)."""
+    from machinable.storage import StoredExecution
+    from machinable.trials import CACHED, TrialResult
+
+    assert attempt is not None
+    source = attempt.cached_from or f"{attempt.execution}/{attempt.uid}"
+    folder, _, uid = source.rpartition("/")
+    trial = StoredExecution(storage, folder).trial_at(uid)
+    status = trial.status_info
+    return TrialResult.of(
+        spec,
+        CACHED,
+        None,
+        records=trial.records,
+        started=status.get("started"),
+        finished=status.get("finished"),
+        flags=trial.flags,
+        cached_from=source,
+    )
+
+
+def _run(session: Session) -> NeededRun | None:
+    return session.config.stash.get(STASH_KEY)
+
+
+@hookimpl
+def machinable_addoption(parser: argparse.ArgumentParser) -> None:
+    group = getgroup(parser, "collection and running")
+    group.add_argument(
+        "--needed",
+        action="store_true",
+        help="run only the trials the storage does not hold yet, or whose code changed, or that failed; "
+        "report the others as cached (see also: machinable plan)",
+    )
+
+
+@hookimpl(tryfirst=True)
+def machinable_sessionstart(session: Session) -> None:
+    if not getattr(session.config.option, "needed", False) or session.kind != "run":
+        return
+    if session.location is None or session.location.is_memory:
+        raise UsageError("--needed compares with what a storage holds: give one with --storage (not memory)")
+    run = NeededRun(session)
+    session.config.stash[STASH_KEY] = run
+    if session.config.option.seed is None:
+        # New trials get the seeds a full run of the storage's latest execution would have given them.
+        latest = max(run.storage.executions(), key=lambda e: e.started or 0.0, default=None)
+        if latest is not None:
+            session.execution_id = ids.execution_id(latest.id)
+
+
+@hookimpl(trylast=True)
+def machinable_collect_modifyitems(session: Session, config: Config, items: list[TrialSpec]) -> None:
+    run = _run(session)
+    if run is not None and config is session.config:
+        items[:] = run.select(items)
+
+
+@hookimpl
+def machinable_report_collectionfinish(config: Config) -> str | None:
+    run = config.stash.get(STASH_KEY)
+    if run is None or not run.planned:
+        return None
+    found = counts(run.planned)
+    parts = [f"{n} {state}" for state, n in found.items()]
+    elsewhere = len(run.session.elsewhere) - found.get("running", 0)
+    if elsewhere:
+        parts.append(f"{elsewhere} taken by a concurrent run")
+    return "needed: " + ", ".join(parts)
+
+
+@hookimpl
+def machinable_trial_result(session: Session, result: TrialResult) -> None:
+    run = _run(session)
+    if run is not None:
+        run.release(result)
+
+
+@hookimpl
+def machinable_sessionfinish(session: Session) -> None:
+    run = session.config.stash.pop(STASH_KEY, None)
+    if run is not None:
+        run.close()
