@@ -50,6 +50,8 @@ Figures, and how each is taken:
   managers, which load entry points through importlib.metadata as a run does, are made before the clock) and
   cached (median of 20), and what it adds to an execution of one trivial trial on local disk (the execution
   minus the same with ``-p no:provenance``, 20 interleaved pairs, median).
+* ``plan``: ``machinable plan`` of the 10,000-trial sweep against a storage of 100,000 stored trials (index lines
+  as machinable writes them), wall time of the command; and the cost per trial of ``code_identity: executed``.
 * ``slurm``: 200 trivial trials through the Slurm that ``sinfo`` answers for (``SLURM_CONF``), ``max_parallel=2``,
   and once the same trials as one Slurm job each for comparison; skipped when no Slurm runs.
 """
@@ -87,6 +89,7 @@ GROUPS = (
     "report",
     "slurm",
     "provenance",
+    "plan",
 )
 # Imported by ``import machinable`` = a target missed (DESIGN.md §7: no ray, fsspec backends, numpy).
 FORBIDDEN = ("ray", "numpy", "torch", "pandas", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "boto3")
@@ -637,6 +640,44 @@ def bench_provenance(runs: int, tmp: Path, quick: bool) -> list[Figure]:
     return figures
 
 
+def bench_plan(runs: int, tmp: Path, quick: bool) -> list[Figure]:
+    """``machinable plan`` of the 10,000-trial sweep against a storage of 100,000 stored trials (the command's
+    wall time, start-up included); and what ``settings: code_identity: executed`` costs per trial."""
+    root = projects.sweep_project(tmp / "plan")
+    storage = tmp / "plan-storage"
+    child("plan_storage", root, storage, 10 if quick else 100, 1000, cwd=tmp)
+    command = [*_cli(), "plan", "grid", *projects.SWEEP, "--storage", str(storage), "--json"]
+    walls = [wall(command, root) for _ in range(runs)]
+    trivial = projects.trivial_project(tmp / "code-identity")
+    n = 1000
+    imported = [child("code_identity", trivial, "imported", n, cwd=tmp)["seconds"] for _ in range(runs)]
+    executed = [child("code_identity", trivial, "executed", n, cwd=tmp)["seconds"] for _ in range(runs)]
+    extra = [(e - i) / n * 1e3 for e, i in zip(executed, imported, strict=True)]
+    stored = "10,000" if quick else "100,000"
+    return [
+        Figure(
+            "plan",
+            f"machinable plan: 10,000 collected trials against {stored} stored",
+            median(walls),
+            "s",
+            "< 2 s",
+            median(walls) < 2.0,
+            walls,
+            "command wall time, start-up included",
+        ),
+        Figure(
+            "code-identity-executed",
+            "settings: code_identity: executed, added per trial",
+            median(extra),
+            "ms",
+            "",
+            None,
+            extra,
+            f"{n} trivial trials, memory storage: imported {median(imported):.2f} s, executed {median(executed):.2f} s",
+        ),
+    ]
+
+
 BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "import": bench_import,
     "collect": bench_collect,
@@ -648,6 +689,7 @@ BENCHES: dict[str, Callable[[int, Path, bool], list[Figure]]] = {
     "report": bench_report,
     "slurm": bench_slurm,
     "provenance": bench_provenance,
+    "plan": bench_plan,
 }
 
 

@@ -179,6 +179,76 @@ def provenance(project: str, storage: str, rounds: str = "20") -> dict[str, Any]
     }
 
 
+def plan_storage(project: str, storage: str, executions: str, per_execution: str) -> dict[str, Any]:
+    """A storage holding ``executions`` x ``per_execution`` finished trials of ``grid`` (benchmarks/projects.py),
+    written as machinable writes them at the end of an execution (execution.json, index.jsonl, identities.json):
+    every configuration of the 100 x 100 sweep, several times, each time with another seed. Not timed: it sets
+    up the ``plan`` figure."""
+    import random
+
+    from machinable import ids
+    from machinable.collection.fingerprint import Fingerprints
+    from machinable.storage import ExecutionWriter, open_storage
+    from machinable.storage.identities import write_identities
+    from machinable.storage.index import result_entry
+    from machinable.trials import TrialResult
+
+    code = Fingerprints(project).of_module("grid")
+    location = open_storage(storage)
+    rng = random.Random(1)
+    configs = [{"a": a, "b": b} for a in range(100) for b in range(100)]
+    n = 0
+    for e in range(int(executions)):
+        execution_id = ids.execution_id(e + 1)
+        writer = ExecutionWriter(location, execution_id, execution_id)
+        results = []
+        for _ in range(int(per_execution)):
+            config = configs[n % len(configs)]
+            n += 1
+            result = TrialResult(
+                node_id=f"grid[a={config['a']}-b={config['b']}]",
+                uid=f"{n:012x}",
+                component="grid",
+                config=config,
+                versions=(),
+                seed=rng.randrange(2**31),
+                status="passed",
+                records=[{"ab": 0}],
+                started=1.0 + n,
+                finished=2.0 + n,
+                code=code,
+            )
+            writer.add_to_index(result_entry(result))
+            results.append(result)
+        writer.close_index()
+        writer.write_execution(
+            {
+                "id": execution_id,
+                "seed": e + 1,
+                "started": float(e),
+                "finished": e + 1.0,
+                "trials": [r.uid for r in results],
+            }
+        )
+        write_identities(writer, execution_id, float(e), results)
+    return {"trials": n}
+
+
+def code_identity(project: str, mode: str, trials: str) -> dict[str, Any]:
+    """``trials`` trivial trials (memory storage) with ``settings: code_identity: MODE``: seconds."""
+    import machinable as ml
+    from machinable.config.project import Project
+
+    proj = Project(project)
+    proj.settings["code_identity"] = mode
+    task = ml.Task().component("noop").repeat(int(trials))
+    start = time.perf_counter()
+    execution = ml.execute(task, engine="local", project=proj, echo=False)
+    seconds = time.perf_counter() - start
+    _check(execution)
+    return {"seconds": seconds, "trials": len(execution.trials)}
+
+
 def floor(folder: str, trials: str, rows: str) -> dict[str, Any]:
     """The floor: the same workload as a plain loop, one JSON Lines file per trial, ``rows`` rows each."""
     os.makedirs(folder, exist_ok=True)
@@ -546,6 +616,8 @@ WORKLOADS = {
         peers_floor,
         provenance,
         slurm,
+        plan_storage,
+        code_identity,
         speedup,
         overhead,
         results_storage,

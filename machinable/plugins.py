@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "commands": "machinable.cli.commands",  # reproduce, resume, show, --check-determinism
     "provenance": "machinable.execution.provenance",  # provenance.json: git, Python, packages, machine
     "worker": "machinable.cli.worker",  # what the slurm engine's array tasks run
+    "plan": "machinable.cli.plan",  # machinable plan
 }
 
 

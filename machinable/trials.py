@@ -42,6 +42,8 @@ class TrialSpec:
     checkpoint: str | None = field(default=None, compare=False)
     # the code fingerprint: {project file the component's module imports: content hash} (collection.fingerprint)
     code: dict[str, str] = field(default_factory=dict, compare=False)
+    # how the code fingerprint is taken: 'imported' (above) or 'executed' (measured while the trial runs)
+    code_identity: str = "imported"
 
     def trial_info(self, execution_id: str) -> dict[str, Any]:
         """What trial.json keeps about this trial."""
@@ -64,6 +66,7 @@ class TrialSpec:
             "mixins": [list(m) for m in self.mixins],
             "project_root": self.project_root,
             "code": self.code,
+            **({"code_identity": self.code_identity} if self.code_identity != "imported" else {}),
         }
 
     @classmethod
@@ -87,6 +90,7 @@ class TrialSpec:
             resources=dict(info.get("resources") or {}),
             mixins=tuple(tuple(m) for m in info.get("mixins", ())),
             code=dict(info.get("code") or {}),
+            code_identity=info.get("code_identity") or "imported",
         )
 
 
@@ -131,8 +135,7 @@ class TrialResult:
             error=error,
             repeat_number=spec.repeat_number,
             repeat_total=spec.repeat_total,
-            code=spec.code,
-            **fields,
+            **{"code": spec.code, **fields},
         )
 
     @property

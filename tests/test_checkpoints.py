@@ -8,6 +8,7 @@ worker on the others); the slow ones run ``machinable`` in a subprocess and send
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -513,9 +514,10 @@ def test_sigterm_to_a_process_engine_preempts_and_resume_continues(tmp_path, mon
     check_resumed(root, results, monkeypatch, ml.Task().component("walk").repeat(2))
 
 
-# Its own local Ray, in a process of its own: one more execution on the test session's Ray makes Ray 2.60 fail
-# to load the actor class of a later test's progress channel in a reused worker (tests/test_live.py), a Ray
-# fragility that any extra Ray execution triggers, preempted or not.
+# Its own local Ray, in a process of its own, and no ``import ray`` here: Ray imported into the test process
+# before tests/test_components.py runs a project module named ``inspect`` (which takes the standard library's
+# place in sys.modules until the test ends) keeps the old ``inspect``, and Ray then fails to load a later test's
+# actor class (tests/test_live.py's progress channel) with "unexpected object <Signature ...>".
 RAY_SCRIPT = """\
 import json
 import machinable as ml
@@ -531,7 +533,8 @@ print(json.dumps([[t.status, t.seed, t.error, [r["_iteration"] for r in t.record
 
 @pytest.mark.slow
 def test_sigterm_to_a_ray_worker_preempts_its_trial_and_resume_continues_it(tmp_path):
-    pytest.importorskip("ray")
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("needs Ray")
     done = subprocess.run(
         [sys.executable, "-c", RAY_SCRIPT],
         cwd=write_project(tmp_path / "project", STEPS_YAML, {"steps.py": STEPS}),

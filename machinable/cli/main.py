@@ -270,13 +270,17 @@ def _main(args: list[str]) -> int:
 
     sub_parser, subparsers = _subcommand_parser(pm)
     if _first_word(args) in subparsers.choices:
-        option = sub_parser.parse_args(_descending_sort(args))
+        option, extra = sub_parser.parse_known_args(_descending_sort(args))
+        if extra and not getattr(option, "run_arguments", False):
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         run = getattr(option, "run", None)
         if not callable(run):
             raise UsageError(
                 f"sub-command '{option.subcommand}' did not set a run function (set_defaults(run=...))"
             )
         config = Config(option, pm, root, args)
+        if getattr(option, "run_arguments", False):
+            return int(run(config))  # it parses and configures the run's arguments itself (run_parser)
         return _configured(config, lambda: int(run(config)))
 
     parser = build_parser()
@@ -295,6 +299,15 @@ def _main(args: list[str]) -> int:
         if better is exc:
             raise
         raise better from None
+
+
+def run_parser(pm: pluggy.PluginManager, prog: str) -> argparse.ArgumentParser:
+    """The parser of a run with every plugin's options, for a sub-command that takes what a run takes
+    (``set_defaults(run_arguments=True)``: ``machinable plan``)."""
+    parser = build_parser()
+    parser.prog = prog
+    pm.hook.machinable_addoption(parser=parser)
+    return parser
 
 
 def _configured(config: Config, body: Any) -> int:

@@ -19,6 +19,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 # path -> ((mtime_ns, size), content hash, imported module names as (name, level, package))
 _FILES: dict[str, tuple[tuple[int, int], str, tuple[tuple[str, int], ...]]] = {}
@@ -60,9 +61,19 @@ def _imports(tree: ast.AST) -> Iterable[tuple[str, int]]:
 class Fingerprints:
     """The fingerprints of modules of one project root, computed once per module name."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], mode: str = "imported") -> None:
         self.root = os.path.realpath(root)
+        self.mode = mode  # settings: code_identity: 'imported' (these), or 'executed' (measured in the trial)
         self._closures: dict[str, dict[str, str]] = {}
+
+    @classmethod
+    def of_project(cls, project: Any) -> Fingerprints:
+        """For a collection of ``project`` (its ``settings: code_identity:``); files may change between two."""
+        return cls(project.root, project.settings.get("code_identity") or "imported")
+
+    def fields(self, module: str) -> dict[str, Any]:
+        """A spec's ``code`` and ``code_identity``."""
+        return {"code": self.of_module(module), "code_identity": self.mode}
 
     def of_module(self, module: str) -> dict[str, str]:
         """{path relative to the root: content hash} of ``module``'s file and every project file it imports."""
@@ -120,15 +131,95 @@ def _absolute(name: str, level: int, package: str) -> str:
 
 
 def changed(code: Mapping[str, str], root: str | os.PathLike[str]) -> list[str]:
-    """The files of a stored fingerprint whose content differs now (or that are gone), relative to ``root``."""
-    out = []
-    for rel, digest in code.items():
+    """The entries of a stored fingerprint (files, or ``file::function`` of an executed one) whose content
+    differs now or is gone, relative to ``root``."""
+    now = current(code, root)
+    return sorted(key for key, digest in code.items() if now.get(key) != digest)
+
+
+def current(code: Mapping[str, str], root: str | os.PathLike[str]) -> dict[str, str]:
+    """The hashes the entries of ``code`` have now (an entry that is gone is left out)."""
+    out: dict[str, str] = {}
+    for key in code:
+        rel, sep, name = key.partition(SEP)
         path = os.path.join(root, rel)
         try:
-            now, _ = _read(path)
+            digest = _analysis(path)[1].get(name) if sep else _read(path)[0]
         except OSError:
-            out.append(rel)
             continue
-        if now != digest:
-            out.append(rel)
+        if digest is not None:
+            out[key] = digest
     return out
+
+
+# -- executed code (settings: code_identity: executed) ---------------------------------------------------------
+
+SEP = (
+    "::"  # 'helper.py::Model.forward': a function of a file; 'helper.py::<module>': its top-level statements
+)
+MODULE = "<module>"
+
+
+def executed(lines: Mapping[str, Iterable[int]], root: str | os.PathLike[str]) -> dict[str, str]:
+    """The fingerprint of what a trial executed: for every project file it ran code of (``lines``: absolute path
+    -> executed line numbers, e.g. the first lines of the functions it called), each function containing such a
+    line and the file's top-level statements, by the hash of their source. An edit to a function the trial never
+    called leaves it unchanged."""
+    root = os.path.realpath(root)
+    code: dict[str, str] = {}
+    for path, numbers in lines.items():
+        real = os.path.realpath(path)
+        if not real.startswith(os.path.join(root, "")):
+            continue
+        rel = os.path.relpath(real, root).replace(os.sep, "/")
+        ran = set(numbers)
+        spans, parts = _analysis(real)
+        for name, (first, last) in spans.items():
+            if any(first <= n <= last for n in ran):
+                code[f"{rel}{SEP}{name}"] = parts[name]
+        code[f"{rel}{SEP}{MODULE}"] = parts[MODULE]
+    return dict(sorted(code.items()))
+
+
+# path -> ((mtime_ns, size), function spans, hashes): parsed once per change, not once per trial
+_ANALYSES: dict[str, tuple[tuple[int, int], dict[str, tuple[int, int]], dict[str, str]]] = {}
+
+
+def _analysis(path: str) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
+    """(qualified function name -> (first line, last line); hashes of each function's source by that name and
+    of the top-level statements, ``<module>``)."""
+    stat = os.stat(path)
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _ANALYSES.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    with open(path, "rb") as handle:
+        source = handle.read().decode("utf-8", errors="replace")
+    tree = ast.parse(source, filename=path)
+    lines = source.splitlines()
+    spans: dict[str, tuple[int, int]] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    # a decorated function's code starts at its first decorator
+                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                    spans[name] = (first, child.end_lineno or child.lineno)
+                visit(child, name + ".")
+
+    visit(tree, "")
+    hashes = {name: _hash("\n".join(lines[first - 1 : last])) for name, (first, last) in spans.items()}
+    top = [
+        node
+        for node in tree.body
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ]
+    hashes[MODULE] = _hash("\n".join("\n".join(lines[n.lineno - 1 : n.end_lineno or n.lineno]) for n in top))
+    _ANALYSES[path] = (key, spans, hashes)
+    return spans, hashes
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]

@@ -16,8 +16,9 @@ trial. Then, among the attempts with its seed:
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from machinable import ids
@@ -64,14 +65,26 @@ class Planned:
 
 
 def classify(specs: list[TrialSpec], stored: StoredIdentities, keep_seeds: bool) -> list[Planned]:
-    """The state of each spec (with the seed it runs with)."""
+    """The state of each spec (with the seed it runs with).
+
+    A spec keeps its own seed when the storage holds an attempt with it. Otherwise, with ``keep_seeds``, it takes
+    the seed of its slot's latest attempt that no other spec has: two trials of one slot (the same component and
+    configuration collected twice, from a task file and from the project) keep their own seeds and results.
+    """
+    slots = [ids.trial_slot(spec.component, spec.config, spec.repeat_number) for spec in specs]
+    taken: dict[str, set[int]] = {}  # slot -> the seeds a spec keeps
+    for slot, spec in zip(slots, specs, strict=True):
+        if stored.attempts(slot, spec.seed):
+            taken.setdefault(slot, set()).add(spec.seed)
     planned = []
-    for spec in specs:
-        slot = ids.trial_slot(spec.component, spec.config, spec.repeat_number)
-        if keep_seeds:
-            seed = stored.seed_of(slot)
-            if seed is not None and seed != spec.seed:
-                spec = replace(spec, seed=seed)
+    for slot, spec in zip(slots, specs, strict=True):
+        mine = taken.setdefault(slot, set())
+        if keep_seeds and spec.seed not in mine:
+            seed = stored.seed_of(slot, exclude=mine)
+            if seed is not None:
+                mine.add(seed)
+                spec = copy.copy(spec)  # dataclasses.replace re-runs __init__: 15 us a trial
+                spec.seed = seed
         planned.append(_state(spec, stored.attempts(slot, spec.seed)))
     return planned
 
@@ -82,15 +95,21 @@ def _state(spec: TrialSpec, attempts: list[Attempt]) -> Planned:
         return Planned(spec, "running", running[-1])
     passed = [a for a in attempts if a.status in PASSED]
     if passed:
-        changed = code_changes(passed[-1].code, spec.code)
+        changed = code_changes(passed[-1].code, spec)
         return Planned(spec, "stale" if changed else "done", passed[-1], changed)
     if attempts and attempts[-1].status != "not started":
         return Planned(spec, "failed", attempts[-1])
     return Planned(spec, "new")
 
 
-def code_changes(stored: dict[str, str], now: dict[str, str]) -> list[str]:
-    """The files whose content differs between two fingerprints (added, removed or edited)."""
+def code_changes(stored: dict[str, str], spec: TrialSpec) -> list[str]:
+    """What changed of a stored fingerprint: files added, removed or edited among those the spec's component
+    imports now; for an executed fingerprint (``file::function``), the functions that changed or are gone."""
+    from machinable.collection.fingerprint import SEP, changed
+
+    if spec.project_root and any(SEP in key for key in stored):
+        return changed(stored, spec.project_root)
+    now = spec.code
     return sorted(rel for rel in stored.keys() | now.keys() if stored.get(rel) != now.get(rel))
 
 
@@ -130,19 +149,33 @@ class NeededRun:
         latest = self.claims.current()
         run: list[TrialSpec] = []
         for planned in self.planned:
-            if planned.state == "done":
-                self.session.cached.append(cached_result(self.storage, planned.spec, planned.attempt))
-            elif planned.state == "running" or not self._claim(planned.spec, latest):
+            if planned.state == "running":
+                self.session.elsewhere.append(planned.spec)
+                continue
+            claimed = self._claim(planned.spec, latest) if planned.state != "done" else planned.attempt
+            if claimed is True:
+                run.append(planned.spec)
+            elif claimed is False:
                 self.session.elsewhere.append(planned.spec)
             else:
-                run.append(planned.spec)
+                self.session.cached.append(cached_result(self.storage, planned.spec, claimed))
         return run
 
-    def _claim(self, spec: TrialSpec, latest: dict[str, int]) -> bool:
+    def _claim(self, spec: TrialSpec, latest: dict[str, int]) -> bool | Attempt:
+        """True: this run runs ``spec``; False: another run is running it; an attempt: another run passed it
+        since the storage was read (its claim says so), so it is cached from that one."""
+        from machinable.storage.identities import Attempt
+
         identity = _identity(spec)
         n = latest.get(identity, 0)
-        if n and self.claims.is_live(identity, n):
-            return False
+        if n:
+            if self.claims.is_live(identity, n):
+                return False
+            info = self.claims.read(identity, n) or {}
+            if info.get("status") in PASSED and not code_changes(info.get("code") or {}, spec):
+                return Attempt(
+                    info["execution"], info["uid"], spec.node_id, spec.seed, info["status"], info["code"]
+                )
         if not self.claims.take(identity, n):
             return False  # another run took it just now
         self.identity[spec.uid] = identity
@@ -151,7 +184,14 @@ class NeededRun:
     def release(self, result: TrialResult) -> None:
         identity = self.identity.pop(result.uid, None)
         if identity is not None:
-            self.claims.release([identity])
+            assert self.session.execution is not None
+            outcome = {
+                "status": result.status,
+                "execution": self.session.execution.folder,
+                "uid": result.uid,
+                "code": result.code,
+            }
+            self.claims.release([identity], outcome)
 
     def close(self) -> None:
         self.claims.release()
@@ -208,10 +248,15 @@ def machinable_sessionstart(session: Session) -> None:
     run = NeededRun(session)
     session.config.stash[STASH_KEY] = run
     if session.config.option.seed is None:
-        # New trials get the seeds a full run of the storage's latest execution would have given them.
-        latest = max(run.storage.executions(), key=lambda e: e.started or 0.0, default=None)
-        if latest is not None:
-            session.execution_id = ids.execution_id(latest.id)
+        adopt_latest_seed(session, run.storage)
+
+
+def adopt_latest_seed(session: Session, storage: Storage) -> None:
+    """Plan with the global seed of the storage's latest execution: new trials get the seeds a full run of it
+    would have given them (trials that ran keep theirs: :func:`classify`)."""
+    latest = max(storage.executions(), key=lambda e: e.started or 0.0, default=None)
+    if latest is not None:
+        session.execution_id = ids.execution_id(latest.id)
 
 
 @hookimpl(trylast=True)

@@ -144,7 +144,7 @@ def plan_task(
     """
     specs: list[TrialSpec] = []
     seen: dict[str, int] = {}
-    code = Fingerprints(project.root)  # per module, once per collection (files may change between two)
+    code = Fingerprints.of_project(project)
     scanned: set[str] = set()  # modules whose fixtures are known: scan each once, not once per entry
     fixtures = {} if fixtures is None else fixtures
     for entry in task.entries:
@@ -188,7 +188,7 @@ def plan_task(
                             mixins=mixins,
                             target=shippable,
                             recipe=recipe,
-                            code=code.of_module(module),
+                            **code.fields(module),
                         )
                     )
     return specs

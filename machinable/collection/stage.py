@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 @hookimpl(trylast=True)
 def machinable_collection(session: Session) -> bool:
     hook = session.pm.hook
-    session.source.collect(session)
+    collect_current(session)
     for report in session.reports:
         hook.machinable_collectreport(report=report)
     session.collected = len(session.items)
@@ -45,6 +45,19 @@ def machinable_collection(session: Session) -> bool:
     session.items = items
     hook.machinable_collection_finish(session=session)
     return True
+
+
+def collect_current(session: Session) -> None:
+    """The session's source collects the code as it is on disk: project modules imported before whose files
+    changed since are imported again (:func:`machinable.config.importing.refresh_modules`)."""
+    from machinable.config.importing import note_modules, refresh_modules
+
+    root = session.project.root if session.project is not None else None
+    if root is not None:
+        refresh_modules(root)
+    session.source.collect(session)
+    if root is not None:
+        note_modules(root)
 
 
 class TaskSource:

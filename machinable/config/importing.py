@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
@@ -194,15 +195,55 @@ def forget_modules(root: str | os.PathLike[str]) -> None:
     gets a new execution must import edited code afresh, not modules imported earlier from the same names.
     machinable itself and ``__main__`` are never dropped.
     """
+    for name, _ in _project_modules(root):
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def _project_modules(root: str | os.PathLike[str]) -> list[tuple[str, str | None]]:
+    """(name, file or None for a namespace package) of the modules imported from ``root``."""
     prefix = os.path.join(os.path.realpath(root), "")
+    found = []
     for name, module in list(sys.modules.items()):
         if name == "machinable" or name.startswith(("machinable.", "__main__", "__mp_main__")):
             continue
         origin = getattr(module, "__file__", None)
         paths = [str(p) for p in getattr(module, "__path__", None) or []] if origin is None else [origin]
         if any(os.path.realpath(p).startswith(prefix) for p in paths):
-            del sys.modules[name]
-    importlib.invalidate_caches()
+            found.append((name, origin))
+    return found
+
+
+# file -> (mtime_ns, size) when its module was imported, for the project modules a collection imported
+_IMPORTED: dict[str, tuple[int, int]] = {}
+
+
+def note_modules(root: str | os.PathLike[str]) -> None:
+    """Remember the files of the project's modules as they were imported (after a collection)."""
+    for _, origin in _project_modules(root):
+        if origin is not None and origin not in _IMPORTED:
+            with contextlib.suppress(OSError):
+                stat = os.stat(origin)
+                _IMPORTED[origin] = (stat.st_mtime_ns, stat.st_size)
+
+
+def refresh_modules(root: str | os.PathLike[str]) -> None:
+    """Forget the project's modules when a file of one changed since it was imported (before a collection), so
+    a process that runs twice (a notebook editing a helper between two ``ml.execute``) runs the code on disk,
+    the code its trials' fingerprints describe."""
+    for _, origin in _project_modules(root):
+        if origin is None or origin not in _IMPORTED:
+            continue
+        try:
+            stat = os.stat(origin)
+        except OSError:
+            stat = None
+        if stat is None or (stat.st_mtime_ns, stat.st_size) != _IMPORTED[origin]:
+            prefix = os.path.join(os.path.realpath(root), "")
+            for path in [p for p in _IMPORTED if os.path.realpath(p).startswith(prefix)]:
+                del _IMPORTED[path]
+            forget_modules(root)
+            return
 
 
 def import_path(root: Path, path: Path, name: str, keep: tuple[type[BaseException], ...] = ()) -> ModuleType:

@@ -1,4 +1,5 @@
-"""``settings:`` in ``machinable.yaml``: the project's defaults for ``storage``, ``engine``, ``timeout`` and ``seed``.
+"""``settings:`` in ``machinable.yaml``: the project's defaults for ``storage``, ``engine``, ``timeout`` and ``seed``,
+and ``code_identity`` (how a trial's code fingerprint is taken: docs/reproducibility.md).
 
 They apply to the command and to ``ml.execute`` when the argument is not given; ``MACHINABLE_STORAGE`` and
 ``MACHINABLE_ENGINE`` override them, and explicit arguments win over both. A relative storage path is relative
@@ -16,7 +17,8 @@ from typing import Any
 from machinable.errors import ConfigError, did_you_mean
 
 SECTION = "settings"
-KNOWN = ("storage", "engine", "timeout", "seed")
+KNOWN = ("storage", "engine", "timeout", "seed", "code_identity")
+CODE_IDENTITIES = ("imported", "executed")
 ENVIRONMENT = {"storage": "MACHINABLE_STORAGE", "engine": "MACHINABLE_ENGINE"}
 
 
@@ -48,6 +50,11 @@ def _check(key: str, value: Any, where: str, root: Path) -> Any:
         key == "seed" and value is not None and (isinstance(value, bool) or not isinstance(value, int | str))
     ):
         raise ConfigError(f"{where}: settings.seed must be an integer or an execution id, not {value!r}")
+    elif key == "code_identity" and value not in CODE_IDENTITIES:
+        raise ConfigError(
+            f"{where}: settings.code_identity is 'imported' (the files a component imports, the default) or "
+            f"'executed' (the functions a trial ran, measured with coverage), not {value!r}"
+        )
     elif key in ("storage", "engine") and value is not None and not isinstance(value, str | Mapping):
         raise ConfigError(f"{where}: settings.{key} must be a URL or name, or a mapping, not {value!r}")
     if key == "storage" and isinstance(value, str) and _relative_path(value):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from machinable.errors import TrialPreempted
 from machinable.hookspec import hookimpl
+from machinable.storage.identities import write_identities
 from machinable.storage.index import result_entry
 from machinable.text import plural
 
@@ -69,6 +70,8 @@ def machinable_runtrials(session: Session) -> bool:
         if execution.detached is None:  # a detached execution ends when its last trial does
             execution.finished = time.time()
             writer.write_execution({"finished": execution.finished, "interrupted": execution.interrupted})
+            if session.kind == "run":
+                write_identities(writer, execution.id, execution.started, execution.trials)
         writer.close_index()
         session.destination.close(session)
         session.pm.hook.machinable_execution_finish(session=session, execution=execution)

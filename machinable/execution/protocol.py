@@ -29,6 +29,7 @@ from machinable.config.importing import Targets, import_attribute
 from machinable.errors import TrialPreempted, TrialTimeout
 from machinable.execution.capture import WARNING_SIGNALS, captured_output, deadline, preemptible, trial_logger
 from machinable.execution.checkpoints import TrialCheckpoints, ended_by
+from machinable.execution.executed_code import executed_code
 from machinable.hookspec import hookimpl
 from machinable.trials import TrialResult, TrialSpec
 
@@ -278,12 +279,13 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
     record = Record(tw.record_writer("default"), observer)
     status, error = "passed", None
     interrupted: BaseException | None = None
-    timer = None
+    timer = measured = None
     try:
         with (
             captured_output(tw, env.echo),
             deadline(spec.timeout) as timer,
             preemptible(env.warning_signals),
+            executed_code(spec) as measured,
         ):
             target = load_target(spec, env.targets)
             if is_component_class(target):
@@ -319,6 +321,7 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
         finished=finished,
         flags=flags.to_dict(),
         files=tw.export(remove=True) if env.ship_files else None,  # shipped: the worker keeps no copy
+        code=measured.code if measured is not None else spec.code,
     )
     if interrupted is not None:
         interrupted.result = result  # type: ignore[attr-defined]

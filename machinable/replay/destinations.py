@@ -74,16 +74,15 @@ class IntoStored:
         writer.update(change)
 
     def open(self, session: Session) -> tuple[Execution, ExecutionWriter]:
-        from machinable.storage import archive_attempt
-        from machinable.storage.checkpoints import latest_checkpoint
+        from machinable.storage.checkpoints import next_attempt
+        from machinable.storage.identities import forget_identities
 
         stored, specs = self.stored, session.items
         planned = {t.uid for t in stored.trials} | {s.uid for s in specs}
         assert {s.uid for s in specs} <= planned  # only trials of this execution are ever reset
         writer = self._writer()
-        for spec in specs:
-            archive_attempt(writer, spec.uid)
-        session.items = specs = [replace(s, checkpoint=latest_checkpoint(writer, s.uid)) for s in specs]
+        forget_identities(writer)  # the trials change: their identities are read from the index again
+        session.items = specs = [replace(s, checkpoint=next_attempt(writer, s.uid)) for s in specs]
         assert session.engine is not None
         self.entry = {
             "at": time.time(),

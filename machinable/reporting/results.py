@@ -300,6 +300,8 @@ def _columns(rows: list[Row], differing: list[str], metrics: list[Metric], no_gr
             counts.append(Column("running", "RUNNING", "count"))
         if NOT_STARTED in statuses:
             counts.append(Column("not_started", "NOT STARTED", "count"))
+    if any(e.get("stale") for row in rows for e in row.entries):
+        counts.append(Column("stale", "STALE", "count"))
     taken = {c.name for c in first + counts}
     keys = []
     for key in differing:
@@ -324,6 +326,7 @@ def _fill(row: Row, columns: list[Column], metrics: list[Metric], no_group: bool
         entry = row.entries[0]
         for name in ("execution", "node_id", "status", "seed"):
             row.values[name] = entry.get(name)
+        row.values["stale"] = 1 if entry.get("stale") else 0
         for column, metric in zip(metric_columns, metrics, strict=True):
             row.values[column.name] = metric.of(entry)
         row.extra = {"uid": entry.get("uid"), "error": entry.get("error")}
@@ -333,6 +336,7 @@ def _fill(row: Row, columns: list[Column], metrics: list[Metric], no_group: bool
     row.values["failed"] = sum(s in FAILED for s in statuses)
     row.values["running"] = statuses.count("running")
     row.values["not_started"] = statuses.count(NOT_STARTED)
+    row.values["stale"] = sum(1 for e in row.entries if e.get("stale"))
     for column, metric in zip(metric_columns, metrics, strict=True):
         row.values[column.name] = aggregate(row.entries, metric)
 

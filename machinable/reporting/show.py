@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from machinable.errors import UsageError
 from machinable.reporting.results import ENDED, Column, Row, Stat, Table, select, table
 from machinable.text import count_parts, plural
+from machinable.trials import PASSING
 
 if TYPE_CHECKING:
     from machinable.storage import Storage, StoredExecution
@@ -272,13 +273,25 @@ def render_executions(storage: Storage, fmt: str = "table") -> str:
     return f"{title}\n{format_table(headers, cells)}"
 
 
-def gather(executions: Sequence[StoredExecution], k: str | None = None) -> list[dict[str, Any]]:
-    """The index entries of ``executions`` matching ``k``, each with ``execution`` (its folder name)."""
-    return [
-        {**entry, "execution": stored.folder}
-        for stored in executions
-        for entry in select(stored.results(), k)
-    ]
+def gather(
+    executions: Sequence[StoredExecution], k: str | None = None, stale: bool = False
+) -> list[dict[str, Any]]:
+    """The index entries of ``executions`` matching ``k``, each with ``execution`` (its folder name). With
+    ``stale``, a trial that passed with code that has changed since in its project's folder (where the
+    execution ran, when it is on this machine) gets ``stale``: what changed."""
+    from machinable.collection.fingerprint import changed
+
+    entries = []
+    for stored in executions:
+        found = [{**entry, "execution": stored.folder} for entry in select(stored.results(), k)]
+        root = (getattr(stored, "info", None) or {}).get("project") if stale else None
+        if isinstance(root, str) and os.path.isdir(root):
+            for entry in found:
+                code = entry.get("code")
+                if code and entry.get("status") in PASSING and (files := changed(code, root)):
+                    entry["stale"] = files
+        entries.extend(found)
+    return entries
 
 
 def head_lines(
@@ -301,13 +314,21 @@ def head_lines(
     for entry in entries:
         counts[str(entry.get("status"))] = counts.get(str(entry.get("status")), 0) + 1
     selected = f" matching -k {k!r}" if k else ""
-    return [title, f"{plural(len(entries), 'trial')}{selected}: {', '.join(count_parts(counts)) or 'none'}"]
+    lines = [title, f"{plural(len(entries), 'trial')}{selected}: {', '.join(count_parts(counts)) or 'none'}"]
+    stale = [e for e in entries if e.get("stale")]
+    if stale:
+        files = sorted({f for e in stale for f in e["stale"]})
+        lines.append(
+            f"STALE: {plural(len(stale), 'trial')} ran code that changed since ({', '.join(files)}); "
+            "`machinable plan` lists them, `machinable --needed` runs them again"
+        )
+    return lines
 
 
 def render_results(executions: Sequence[StoredExecution], view: View | None = None) -> str:
     """The results table of ``executions`` (trials matching ``view.k``) in ``view.fmt``."""
     view = view or View()
-    entries = gather(executions, view.k)
+    entries = gather(executions, view.k, stale=True)
     result = table(entries, view.metrics, view.group_by, view.no_group, view.sort)
     return render(result, view.fmt, head_lines(executions, entries, view.k))
 
@@ -343,7 +364,7 @@ def follow(
     shown, height = None, 0
     while True:
         executions = load()
-        entries = gather(executions, view.k)
+        entries = gather(executions, view.k, stale=True)
         result = table(entries, view.metrics, view.group_by, view.no_group, view.sort)
         text = render(result, view.fmt, head_lines(executions, entries, view.k))
         if text != shown:

@@ -90,13 +90,18 @@ class TrialClaims:
 
     def released(self, uid: str, n: int) -> bool:
         """Whether claim ``n`` of ``uid`` was given up (or is gone): its holder is done with the trial."""
+        info = self.read(uid, n)
+        return info is not None and bool(info.get("released", True))
+
+    def read(self, uid: str, n: int) -> dict[str, Any] | None:
+        """What claim ``n`` of ``uid`` holds ({} when it is gone); None while it is being written."""
         try:
             info = json.loads(self.io.read_bytes(self._name(uid, n)))
         except FileNotFoundError:
-            return True
+            return {}
         except ValueError:
-            return False  # being written
-        return not isinstance(info, dict) or bool(info.get("released"))
+            return None
+        return info if isinstance(info, dict) else {}
 
     def held_elsewhere(self, uids: Iterable[str]) -> set[str]:
         """The trials among ``uids`` that another live process has claimed."""
@@ -126,8 +131,9 @@ class TrialClaims:
         match = _CLAIM.match(path.rpartition("/")[2]) if path else None
         return int(match.group(2)) if match else 0
 
-    def release(self, uids: Iterable[str] | None = None) -> None:
-        """Mark our claims (of ``uids``, default all) released; others may take the trials from now on."""
+    def release(self, uids: Iterable[str] | None = None, outcome: dict[str, Any] | None = None) -> None:
+        """Mark our claims (of ``uids``, default all) released; others may take the trials from now on.
+        ``outcome`` stays in the claim: how the holder's run of the trial ended."""
         with self._lock:
             done = {
                 uid: self.held.pop(uid)
@@ -137,12 +143,13 @@ class TrialClaims:
             if not self.held:
                 self._stop.set()
         for path in done.values():
-            self.io.write_bytes(path, self._content(released=True), atomic=True)
+            self.io.write_bytes(path, self._content(released=True, outcome=outcome), atomic=True)
 
-    def _content(self, released: bool = False) -> bytes:
+    def _content(self, released: bool = False, outcome: dict[str, Any] | None = None) -> bytes:
         return dumpb(
             {
                 **self.labels,
+                **(outcome or {}),
                 "token": self.token,
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
