@@ -775,3 +775,63 @@ def test_the_console_examples_of_the_section_print_what_it_shows(tmp_path, monke
 
 def test_the_section_is_linked_from_the_cli_page():
     assert "reproducibility.md#never-run-the-same-trial-twice" in (ROOT / "docs" / "cli.md").read_text()
+
+
+EXECUTED_YAML = """\
+settings:
+  code_identity: executed
+components:
+  - train:
+"""
+
+EXECUTED_FILES = {
+    "helper.py": """\
+        SCALE = 2
+
+
+        def used(x):
+            return x * SCALE
+
+
+        def unused(x):
+            return x
+    """,
+    "train.py": """\
+        import machinable as ml
+        from helper import used
+
+
+        class Train(ml.Component):
+            def on_execute(self):
+                self.record["y"] = used(3)
+                self.record.save()
+    """,
+}
+
+
+def test_code_identity_executed_fingerprints_the_functions_a_trial_ran(make_project, tmp_path, capsys):
+    root = make_project(EXECUTED_YAML, EXECUTED_FILES)
+    results = tmp_path / "results"
+    assert run_inprocess(capsys, root, "--storage", str(results)).ret == 0
+    (folder,) = executions(results)
+    (line,) = index(results, folder).values()
+    assert set(line["code"]) == {
+        "helper.py::<module>",
+        "helper.py::used",
+        "train.py::<module>",
+        "train.py::Train.on_execute",
+    }
+    helper = root / "helper.py"
+    # a function no trial called: still done
+    helper.write_text(helper.read_text().replace("return x\n", "return x + 1\n"))
+    assert set(states(plan(capsys, root, results)).values()) == {"done"}
+    # a constant at the top of a file the trial ran code of: stale, named
+    helper.write_text(helper.read_text().replace("SCALE = 2", "SCALE = 3"))
+    planned = plan(capsys, root, results)
+    assert set(states(planned).values()) == {"stale"}
+    assert planned["trials"][0]["changed"] == ["helper.py::<module>"]
+    # --needed runs it again with the changed code
+    done = run_inprocess(capsys, root, "--storage", str(results), "--needed")
+    assert done.ret == 0 and "1 passed" in done.out
+    latest = sorted(executions(results))[-1]
+    assert [row["y"] for row in ml.Storage(results).get(latest).trials[0].records] == [9]
