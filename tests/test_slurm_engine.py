@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -499,3 +500,37 @@ def test_a_detached_execution_is_requeued_by_its_workers(train_project, tmp_path
     _continuous(trial)
     jobs = sorted(p.name for p in (storage / execution_id / ".slurm").glob("*.job"))
     assert jobs == ["batch-1.job", f"requeue-{trial.uid}-1.job"]
+
+
+def test_ctrl_c_without_a_terminal_cancels_the_jobs_and_keeps_what_ran(project, tmp_path):
+    storage = tmp_path / "r"
+    proc = _machinable(
+        project,
+        "slow",
+        "wait_for=/nonexistent",
+        "--repeat",
+        "2",
+        "--engine",
+        "slurm",
+        "-E",
+        "max_parallel=1",
+        "--storage",
+        str(storage),
+    )
+    folder = _execution(storage)
+    info = json.loads((folder / "execution.json").read_text())
+    _wait(
+        lambda: any((folder / uid / "records" / "default.jsonl").exists() for uid in info["trials"]),
+        what="a running trial",
+    )
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err
+    assert "1 interrupted" in out
+    _wait(
+        lambda: not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip(),
+        what="the cancelled jobs to leave the queue",
+    )
+    stored = Storage(storage).get(folder.name)
+    ran = [t for t in stored if t.status == "interrupted"]
+    assert len(ran) == 1 and ran[0].records[0]["started"] > 0  # what it recorded is kept

@@ -166,3 +166,23 @@ def test_the_documented_gpu_cluster_example_becomes_this_script(make_project):
         "source ~/venvs/research/bin/activate",
     ):
         assert line in script.splitlines()
+
+
+def test_sbatch_missing_from_path_is_one_line(make_project, tmp_path, monkeypatch):
+    root = make_project(
+        "components:\n  - m:\n",
+        {
+            "m.py": "import machinable as ml\n\nclass M(ml.Component):\n    def on_execute(self):\n        pass\n"
+        },
+    )
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(
+        UsageError, match=r"^engine 'slurm': 'sbatch' is not on PATH; run machinable on a Slurm"
+    ):
+        ml.execute(
+            ml.Task().component("m"),
+            project=root,
+            storage=tmp_path / "r",
+            engine={"type": "slurm"},
+            echo=False,
+        )
