@@ -15,10 +15,16 @@ def _isolated_imports(monkeypatch, tmp_path_factory):
     base = str(tmp_path_factory.getbasetemp())
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delenv("MACHINABLE_MODE", raising=False)
+    before = dict(sys.modules)
     yield
     for name, module in list(sys.modules.items()):
         if (getattr(module, "__file__", None) or "").startswith(base):
             del sys.modules[name]
+    # A project module named like a library one (tests/test_components.py has an 'inspect.py') replaced it:
+    # the library's module comes back, or code imported before (Ray's pickling) meets two 'inspect' modules.
+    for name, module in before.items():
+        if name not in sys.modules:
+            sys.modules[name] = module
 
 
 @pytest.fixture
