@@ -166,7 +166,11 @@ def test_aliases_within_the_limit_still_work():
 
 
 def test_nesting_too_deep_is_an_error_not_a_recursion_error():
-    with pytest.raises(YamlSyntaxError, match="m.yaml: invalid YAML: nested too deeply"):
+    # PyYAML 6.0.4's own depth limit names the line and column first; machinable's catches it before that
+    with pytest.raises(
+        YamlSyntaxError,
+        match=r"^m.yaml(:\d+:\d+)?: invalid YAML: (nested too deeply|exceeded maximum nesting depth)",
+    ):
         load_text("a: " + "[" * 5000 + "]" * 5000 + "\n", "m.yaml")
 
 
