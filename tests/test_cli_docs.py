@@ -21,10 +21,11 @@ PAGE = ROOT / "docs" / "cli.md"
 CONSOLE = re.compile(r"^```console\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
-def examples(page: Path = PAGE) -> list[tuple[str, str]]:
-    """(command line, expected output) for every ``$ machinable`` line of the page's console blocks."""
+def examples(page: Path = PAGE, text: str | None = None) -> list[tuple[str, str]]:
+    """(command line, expected output) for every ``$ machinable`` line of the page's console blocks (or of
+    ``text``, a part of a page)."""
     found = []
-    for block in CONSOLE.findall(page.read_text()):
+    for block in CONSOLE.findall(page.read_text() if text is None else text):
         command, output = None, []
         for line in block.splitlines():
             if line.startswith("$ "):

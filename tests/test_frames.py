@@ -309,7 +309,7 @@ def test_rows_need_no_trial_file_without_histories(project, tmp_path):
     results = tmp_path / "results"
     execution = _run(project, str(results))
     before = execution.to_records()
-    for path in (results / execution.folder).glob("*/records/default.jsonl"):
+    for path in (results / execution.folder).glob("*/records.jsonl"):
         path.unlink()  # the final metrics are in the index
     assert ml.Storage(str(results)).get(execution.id).to_records() == before
 

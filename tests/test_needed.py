@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import clean_env, copy_example_project, run_inprocess, run_subprocess
-from test_cli_docs import example_project, mismatch
+from test_cli_docs import example_project, examples, mismatch
 
 import machinable as ml
 from machinable.storage import identities
@@ -722,8 +722,6 @@ def test_show_from_another_project_marks_nothing_stale(project, make_project, tm
 
 # -- the documentation ---------------------------------------------------------------------------------------
 
-CONSOLE = re.compile(r"^```console\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-
 
 def section() -> str:
     text = PAGE.read_text()
@@ -734,19 +732,7 @@ def section() -> str:
 
 def doc_commands() -> list[tuple[str, str]]:
     """(command line, shown output) of the section's console blocks, in order."""
-    found = []
-    for block in CONSOLE.findall(section()):
-        command, output = None, []
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                if command is not None:
-                    found.append((command, "\n".join(output)))
-                command, output = line[2:], []
-            else:
-                output.append(line)
-        if command is not None:
-            found.append((command, "\n".join(output)))
-    return found
+    return examples(text=section())
 
 
 def test_the_section_shows_plan_needed_and_show():

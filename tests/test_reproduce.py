@@ -101,7 +101,7 @@ def test_the_command_reports_the_first_difference_after_the_code_changed(tmp_pat
     root = _project(tmp_path)
     assert _machinable(root, "--storage", "results", "--seed", "3K45al").returncode == 0
     stored = json.loads(
-        next((root / "results" / "3K45al").glob("*/records/default.jsonl")).read_text().splitlines()[0]
+        next((root / "results" / "3K45al").glob("*/records.jsonl")).read_text().splitlines()[0]
     )
     _write(root, {"helpers.py": "OFFSET = 0.5\n"})  # a change in a module the component imports
 
@@ -201,7 +201,7 @@ def test_a_removed_record_row_is_reported_as_a_missing_row(tmp_path, monkeypatch
     results = tmp_path / "results"
     execution_id = _run(root, monkeypatch, results)
     trial = ml.Storage(str(results)).get(execution_id).trial("fit[lr=0.1]")
-    path = Path(trial.path) / "records" / "default.jsonl"
+    path = Path(trial.path) / "records.jsonl"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:2]))
 
     [first, _] = ml.reproduce(execution_id, storage=str(results)).trials

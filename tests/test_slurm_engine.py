@@ -161,6 +161,18 @@ def test_a_failing_trial_fails_and_the_rest_pass(project, tmp_path):
     assert "ValueError: boom on the cluster" in failed.error
 
 
+def _run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``machinable ARGS`` run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "machinable", *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def _machinable(cwd: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "machinable", *args],
@@ -214,7 +226,7 @@ def test_scancel_gives_crashed_and_resume_finishes_with_the_same_seeds(project, 
     folder = _execution(storage)
     info = json.loads((folder / "execution.json").read_text())
     _wait(
-        lambda: any((folder / uid / "records" / "default.jsonl").exists() for uid in info["trials"]),
+        lambda: any((folder / uid / "records.jsonl").exists() for uid in info["trials"]),
         what="a running trial",
     )
     subprocess.run(["scancel", info["slurm"][0]["job_id"]], check=True)
@@ -226,14 +238,7 @@ def test_scancel_gives_crashed_and_resume_finishes_with_the_same_seeds(project, 
     assert len(crashed) == 1 and "ended while the trial ran" in crashed[0].error
     planned = {t["uid"]: t["seed"] for t in stored.info["plan"]}
     flag.write_text("go")
-    done = subprocess.run(
-        [sys.executable, "-m", "machinable", "resume", folder.name, "--storage", str(storage)],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run(project, "resume", folder.name, "--storage", str(storage), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     stored = Storage(storage).get(folder.name)
     assert [t.status for t in stored] == ["passed"] * 3
@@ -242,38 +247,23 @@ def test_scancel_gives_crashed_and_resume_finishes_with_the_same_seeds(project, 
 
 def test_detach_then_show_follow_sees_it_through(project, tmp_path):
     storage = tmp_path / "r"
-    detached = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "machinable",
-            "steps",
-            "--repeat",
-            "3",
-            "--engine",
-            "slurm",
-            "--detach",
-            "--storage",
-            str(storage),
-        ],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
+    detached = _run(
+        project,
+        "steps",
+        "--repeat",
+        "3",
+        "--engine",
+        "slurm",
+        "--detach",
+        "--storage",
+        str(storage),
         timeout=60,
     )
     assert detached.returncode == 0, detached.stdout + detached.stderr
     line = next(line for line in detached.stdout.splitlines() if line.startswith("detached:"))
     execution_id = line.split()[2]
     assert "machinable show --follow " + execution_id in line
-    shown = subprocess.run(
-        [sys.executable, "-m", "machinable", "show", "--follow", execution_id, "--storage", str(storage)],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    shown = _run(project, "show", "--follow", execution_id, "--storage", str(storage), timeout=120)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     stored = Storage(storage).get(execution_id)
     assert [t.status for t in stored] == ["passed"] * 3
@@ -282,28 +272,20 @@ def test_detach_then_show_follow_sees_it_through(project, tmp_path):
 
 def test_exitfirst_cancels_the_remaining_work(project, tmp_path):
     storage = tmp_path / "r"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "machinable",
-            "boom",
-            "slow",
-            "wait_for=/nonexistent",
-            "--repeat",
-            "2",
-            "--engine",
-            "slurm",
-            "-E",
-            "max_parallel=1",
-            "-x",
-            "--storage",
-            str(storage),
-        ],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
+    done = _run(
+        project,
+        "boom",
+        "slow",
+        "wait_for=/nonexistent",
+        "--repeat",
+        "2",
+        "--engine",
+        "slurm",
+        "-E",
+        "max_parallel=1",
+        "-x",
+        "--storage",
+        str(storage),
         timeout=120,
     )
     assert done.returncode == 1, done.stdout + done.stderr
@@ -329,23 +311,15 @@ def test_a_partition_that_does_not_exist_is_slurms_message_in_one_line(project, 
 
 
 def test_bad_options_are_refused_on_the_command_line(project, tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "machinable",
-            "steps",
-            "--engine",
-            "slurm",
-            "-E",
-            "time=forever",
-            "--storage",
-            str(tmp_path / "r"),
-        ],
-        cwd=project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
+    done = _run(
+        project,
+        "steps",
+        "--engine",
+        "slurm",
+        "-E",
+        "time=forever",
+        "--storage",
+        str(tmp_path / "r"),
         timeout=60,
     )
     assert done.returncode == 4
@@ -402,24 +376,8 @@ def _continuous(trial, steps=3000):
 def test_the_time_limit_warning_preempts_with_a_checkpoint_and_resume_continues(train_project, tmp_path):
     storage = tmp_path / "r"
     # time=1: Slurm's warning (USR2, 90 s before the limit) comes at its first time-limit check, 0-30 s in
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "machinable",
-            "train",
-            "--engine",
-            "slurm",
-            "-E",
-            "time=1",
-            "--storage",
-            str(storage),
-        ],
-        cwd=train_project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = _run(
+        train_project, "train", "--engine", "slurm", "-E", "time=1", "--storage", str(storage), timeout=120
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 preempted" in done.stdout
@@ -428,14 +386,7 @@ def test_the_time_limit_warning_preempts_with_a_checkpoint_and_resume_continues(
     assert trial.status == "preempted" and "preempted by SIGUSR2; checkpoint 1 saved" in trial.error
     stopped_at = len(trial.records)
     assert 0 < stopped_at < 3000
-    resumed = subprocess.run(
-        [sys.executable, "-m", "machinable", "resume", execution_id, "--storage", str(storage)],
-        cwd=train_project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    resumed = _run(train_project, "resume", execution_id, "--storage", str(storage), timeout=120)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     trial = next(iter(Storage(storage).get(execution_id)))
     assert trial.status == "passed"
@@ -461,38 +412,23 @@ def test_requeue_resubmits_a_preempted_trial_which_continues_from_its_checkpoint
 
 def test_a_detached_execution_is_requeued_by_its_workers(train_project, tmp_path):
     storage = tmp_path / "r"
-    detached = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "machinable",
-            "train",
-            "--engine",
-            "slurm",
-            "-E",
-            "time=1",
-            "--requeue",
-            "1",
-            "--detach",
-            "--storage",
-            str(storage),
-        ],
-        cwd=train_project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
+    detached = _run(
+        train_project,
+        "train",
+        "--engine",
+        "slurm",
+        "-E",
+        "time=1",
+        "--requeue",
+        "1",
+        "--detach",
+        "--storage",
+        str(storage),
         timeout=60,
     )
     assert detached.returncode == 0, detached.stdout + detached.stderr
     execution_id = next(p.name for p in storage.iterdir() if (p / "execution.json").exists())
-    shown = subprocess.run(
-        [sys.executable, "-m", "machinable", "show", "--follow", execution_id, "--storage", str(storage)],
-        cwd=train_project,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    shown = _run(train_project, "show", "--follow", execution_id, "--storage", str(storage), timeout=150)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     trial = next(iter(Storage(storage).get(execution_id)))
     assert trial.status == "passed"
@@ -520,7 +456,7 @@ def test_ctrl_c_without_a_terminal_cancels_the_jobs_and_keeps_what_ran(project, 
     folder = _execution(storage)
     info = json.loads((folder / "execution.json").read_text())
     _wait(
-        lambda: any((folder / uid / "records" / "default.jsonl").exists() for uid in info["trials"]),
+        lambda: any((folder / uid / "records.jsonl").exists() for uid in info["trials"]),
         what="a running trial",
     )
     proc.send_signal(signal.SIGINT)

@@ -65,7 +65,7 @@ def _count_lines(path: Path) -> int:
 def test_a_killed_writer_leaves_every_json_file_parseable_and_every_row_before_the_kill(tmp_path, payload):
     root = tmp_path / "results"
     process = subprocess.Popen(_script(root, "3K45al", trials=1, rows=-1, payload=payload))
-    records = root / "3K45al" / "t0" / "records" / "default.jsonl"
+    records = root / "3K45al" / "t0" / "records.jsonl"
     deadline = time.monotonic() + 60
     while _count_lines(records) < 200 and time.monotonic() < deadline:
         time.sleep(0.01)

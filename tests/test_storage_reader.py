@@ -287,6 +287,6 @@ def test_read_back_drops_a_partial_last_row_left_by_a_killed_writer(local):
     tw = ExecutionWriter(local, "3K45al").trial("t")
     tw.record_writer().write({"i": 0})
     tw.close()
-    with open(Path(tw.path, "records", "default.jsonl"), "ab") as f:
+    with open(Path(tw.path, "records.jsonl"), "ab") as f:
         f.write(b'{"i": 1, "payl')
     assert Storage(local).get("3K45al").trial("t").records == [{"i": 0}]

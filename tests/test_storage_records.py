@@ -48,7 +48,7 @@ def test_rows_are_written_through_the_writer_one_line_each(tmp_path):
     for i in range(3):
         record["loss"] = 1 / (i + 1)
         record.save(_iteration=i)
-    lines = Path(tw.path, "records", "default.jsonl").read_text().splitlines()
+    lines = Path(tw.path, "records.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == record.rows
     assert [r["_iteration"] for r in record.rows] == [0, 1, 2]
 

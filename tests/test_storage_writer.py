@@ -45,7 +45,7 @@ def test_the_layout_on_disk(local, tmp_path):
     assert found == [
         "a1b2c3/log.txt",
         "a1b2c3/output.log",
-        "a1b2c3/records/default.jsonl",
+        "a1b2c3/records.jsonl",
         "a1b2c3/records/validation.jsonl",
         "a1b2c3/status.json",
         "a1b2c3/store.json",
@@ -113,7 +113,7 @@ def test_record_rows_are_json_lines_visible_before_close(local):
     writer = tw.record_writer()
     writer.write({"loss": 0.5, "step": 1})
     writer.write({"loss": 0.25, "step": 2})
-    lines = Path(tw.path, "records", "default.jsonl").read_text().splitlines()
+    lines = Path(tw.path, "records.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [{"loss": 0.5, "step": 1}, {"loss": 0.25, "step": 2}]
 
 
@@ -134,7 +134,7 @@ def test_records_convert_numpy_paths_and_datetimes(local):
             "text": "line\nbreak",
         }
     )
-    row = json.loads(Path(tw.path, "records", "default.jsonl").read_text())
+    row = json.loads(Path(tw.path, "records.jsonl").read_text())
     assert row == {
         "f32": 1.5,
         "i64": 7,
@@ -180,7 +180,7 @@ def test_writing_after_close_reopens_records(local):
     tw.close()
     tw.record_writer().write({"a": 2})
     tw.close()
-    assert len(Path(tw.path, "records", "default.jsonl").read_text().splitlines()) == 2
+    assert len(Path(tw.path, "records.jsonl").read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize(
@@ -275,7 +275,7 @@ def test_export_and_import_ship_a_memory_trial_into_another_storage(local):
     worker.store("a.npy", np.ones(2))
     worker.close()
     files = worker.export()
-    assert sorted(files) == ["log.txt", "records/default.jsonl", "status.json", "store/a.npy", "trial.json"]
+    assert sorted(files) == ["log.txt", "records.jsonl", "status.json", "store/a.npy", "trial.json"]
     controller = ExecutionWriter(local, "3K45al")
     controller.write_execution({"started": 1.0})
     tw = controller.import_trial("t1", files)
@@ -290,7 +290,7 @@ def test_export_remove_frees_the_workers_memory():
     tw = _trial(location)
     tw.write_status(outcome="passed")
     tw.record_writer().write({"a": 1})
-    assert set(tw.export(remove=True)) == {"status.json", "records/default.jsonl"}
+    assert set(tw.export(remove=True)) == {"status.json", "records.jsonl"}
     assert location.backend().files_under(location.root) == []
 
 
@@ -333,7 +333,7 @@ def test_any_fsspec_filesystem_works_through_the_generic_path(tmp_path):
     assert dict(trial.store) == {"x.json": 1, "k": 2}
     assert sorted(tw.export()) == [
         "output.log",
-        "records/default.jsonl",
+        "records.jsonl",
         "status.json",
         "store.json",
         "store/x.json",

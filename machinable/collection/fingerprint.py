@@ -17,31 +17,43 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-# path -> ((mtime_ns, size), content hash, imported module names as (name, level, package))
-_FILES: dict[str, tuple[tuple[int, int], str, tuple[tuple[str, int], ...]]] = {}
+_T = TypeVar("_T")
+
+
+def _by_change(cache: dict[str, tuple[tuple[int, int], Any]], path: str, compute: Callable[[str], _T]) -> _T:
+    """``compute(path)``, once per change of the file (its mtime and size): a file is read and parsed once per
+    edit, not once per trial or collection."""
+    stat = os.stat(path)
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = cache.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    value = compute(path)
+    cache[path] = (key, value)
+    return value
+
+
+_FILES: dict[str, tuple[tuple[int, int], Any]] = {}
 
 
 def _read(path: str) -> tuple[str, tuple[tuple[str, int], ...]]:
-    stat = os.stat(path)
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _FILES.get(path)
-    if cached is not None and cached[0] == key:
-        return cached[1], cached[2]
+    """(content hash, the modules its import statements name as (dotted name, relative level))."""
+    return _by_change(_FILES, path, _read_file)
+
+
+def _read_file(path: str) -> tuple[str, tuple[tuple[str, int], ...]]:
     with open(path, "rb") as handle:
         data = handle.read()
     digest = hashlib.sha1(data, usedforsecurity=False).hexdigest()[:16]
     try:
         tree = ast.parse(data, filename=path)
     except (SyntaxError, ValueError):  # the trial reports it; its bytes are still what it ran
-        names: tuple[tuple[str, int], ...] = ()
-    else:
-        names = tuple(_imports(tree))
-    _FILES[path] = (key, digest, names)
-    return digest, names
+        return digest, ()
+    return digest, tuple(_imports(tree))
 
 
 def _imports(tree: ast.AST) -> Iterable[tuple[str, int]]:
@@ -181,18 +193,16 @@ def executed(lines: Mapping[str, Iterable[int]], root: str | os.PathLike[str]) -
     return dict(sorted(code.items()))
 
 
-# path -> ((mtime_ns, size), function spans, hashes): parsed once per change, not once per trial
-_ANALYSES: dict[str, tuple[tuple[int, int], dict[str, tuple[int, int]], dict[str, str]]] = {}
+_ANALYSES: dict[str, tuple[tuple[int, int], Any]] = {}
 
 
 def _analysis(path: str) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
     """(qualified function name -> (first line, last line); hashes of each function's source by that name and
     of the top-level statements, ``<module>``)."""
-    stat = os.stat(path)
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _ANALYSES.get(path)
-    if cached is not None and cached[0] == key:
-        return cached[1], cached[2]
+    return _by_change(_ANALYSES, path, _analyse)
+
+
+def _analyse(path: str) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
     with open(path, "rb") as handle:
         source = handle.read().decode("utf-8", errors="replace")
     tree = ast.parse(source, filename=path)
@@ -217,7 +227,6 @@ def _analysis(path: str) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
     ]
     hashes[MODULE] = _hash("\n".join("\n".join(lines[n.lineno - 1 : n.end_lineno or n.lineno]) for n in top))
-    _ANALYSES[path] = (key, spans, hashes)
     return spans, hashes
 
 

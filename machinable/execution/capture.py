@@ -145,6 +145,7 @@ class _Warned:
     pid = 0  # the process the state is of: a forked worker starts afresh, whatever its parent was doing
     depth = 0
     signum: int | None = None
+    installed: frozenset[int] = frozenset()  # the signals the blocks entered so far handle
 
 
 @contextmanager
@@ -157,7 +158,16 @@ def preemptible(signals: tuple[int, ...] = WARNING_SIGNALS) -> Iterator[None]:
         yield
         return
     if _Warned.pid != os.getpid():
-        _Warned.pid, _Warned.depth, _Warned.signum = os.getpid(), 0, None
+        _Warned.pid, _Warned.depth, _Warned.signum, _Warned.installed = os.getpid(), 0, None, frozenset()
+    if _Warned.depth and _Warned.installed.issuperset(signals):
+        # Inside a block that handles them already (the run's, around each trial's): installing the same handler
+        # again would cost two signal.signal calls per signal and trial, for nothing.
+        _Warned.depth += 1
+        try:
+            yield
+        finally:
+            _Warned.depth -= 1
+        return
 
     def warn(signum: int, frame: Any) -> None:
         if _Warned.signum is None:
@@ -165,6 +175,7 @@ def preemptible(signals: tuple[int, ...] = WARNING_SIGNALS) -> Iterator[None]:
             raise TrialPreempted(signum)
 
     previous = {signum: signal.signal(signum, warn) for signum in signals}
+    installed, _Warned.installed = _Warned.installed, _Warned.installed | frozenset(signals)
     _Warned.depth += 1
     try:
         yield
@@ -172,6 +183,7 @@ def preemptible(signals: tuple[int, ...] = WARNING_SIGNALS) -> Iterator[None]:
         for signum, handler in previous.items():
             # None: a handler installed from C (not Python's); the default is the closest to put back.
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        _Warned.installed = installed
         _Warned.depth -= 1
         if _Warned.depth == 0:
             _Warned.signum = None

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +28,16 @@ class Measured:
     code: dict[str, str] = field(default_factory=dict)
 
 
-@contextmanager
-def executed_code(spec: TrialSpec) -> Iterator[Measured | None]:
+def executed_code(spec: TrialSpec) -> AbstractContextManager[Measured | None]:
     """Note what the trial executes, when its spec asks for it (None otherwise): ``.code`` is its fingerprint
     once the block has ended, however it ended."""
     if spec.code_identity != EXECUTED or not spec.project_root:
-        yield None
-        return
+        return nullcontext()  # the common case costs no generator
+    return _measure(spec)
+
+
+@contextmanager
+def _measure(spec: TrialSpec) -> Iterator[Measured]:
     from machinable.collection.fingerprint import executed
 
     root = os.path.join(os.path.realpath(spec.project_root), "")

@@ -29,7 +29,7 @@ from machinable.errors import StorageError
 from machinable.storage.attempts import ATTEMPTS_DIR
 from machinable.storage.encoding import dumpb
 from machinable.storage.layout import check_segment
-from machinable.storage.streams import RECORDS_DIR, parse_jsonl
+from machinable.storage.streams import parse_jsonl, records_file
 
 if TYPE_CHECKING:
     from machinable.storage.backend import Backend
@@ -144,7 +144,7 @@ def load_checkpoint(tw: TrialWriter, rel: str) -> tuple[dict[str, Any], dict[str
     kept = {}
     for scope, count in marker["records"].items():
         check_segment(scope, "record scope")
-        path = tw._prefix + f"{attempt}/{RECORDS_DIR}/{scope}.jsonl"
+        path = tw._prefix + f"{attempt}/{records_file(scope)}"
         try:
             rows = parse_jsonl(tw._io.read_bytes(path), path)[: int(count)]
         except FileNotFoundError:

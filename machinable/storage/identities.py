@@ -124,10 +124,12 @@ def write_identities(
 ) -> None:
     """Keep the trials of an execution that ran to its end compactly (see the module's docstring)."""
     codes: dict[str, int] = {}
+    by_object: dict[int, int] = {}  # the trials of a component share their spec's fingerprint dict
     trials = []
     for r in results:
-        code = json.dumps(r.code, sort_keys=True)
-        index = codes.setdefault(code, len(codes))
+        index = by_object.get(id(r.code))
+        if index is None:
+            index = by_object[id(r.code)] = codes.setdefault(json.dumps(r.code, sort_keys=True), len(codes))
         slot = ids.trial_slot(r.component, r.config, r.repeat_number)
         trials.append([slot, r.seed, r.status, r.uid, r.node_id, index, r.finished, r.cached_from])
     data = {"id": execution_id, "started": started, "codes": [json.loads(c) for c in codes], "trials": trials}

@@ -29,7 +29,7 @@ from machinable.storage.layout import (
     start_status,
 )
 from machinable.storage.liveness import process_gone
-from machinable.storage.streams import RECORDS_DIR, parse_jsonl
+from machinable.storage.streams import RECORDS_DIR, parse_jsonl, record_scopes, records_file
 from machinable.storage.url import MissingDependencyError, StorageLocation, open_storage
 
 DEFAULT_STALE_AFTER = 30.0
@@ -146,13 +146,10 @@ class StoredTrial:
         return self.status_info.get("finished")
 
     def record_scopes(self) -> list[str]:
-        entries = list_folder(self._io, self._file(RECORDS_DIR))
-        return sorted(
-            name[: -len(".jsonl")] for name, is_dir in entries if not is_dir and name.endswith(".jsonl")
-        )
+        return record_scopes(self._io, self.path, list_folder(self._io, self._file(RECORDS_DIR)))
 
     def records_of(self, scope: str) -> list[dict[str, Any]]:
-        path = self._file(f"{RECORDS_DIR}/{scope}.jsonl")
+        path = self._file(records_file(scope))
         data = _read_bytes(self._io, path)
         return [] if data is None else parse_jsonl(data, path)
 

@@ -13,21 +13,41 @@ from typing import TYPE_CHECKING, Any, final
 from machinable.storage.encoding import dumps
 
 if TYPE_CHECKING:
+    from machinable.storage.backend import Backend
     from machinable.storage.writer import TrialWriter
 
 RECORDS_DIR = "records"
+DEFAULT_SCOPE = "default"
+# The default scope's rows sit in the trial's folder itself: a folder of its own is a directory more to create
+# for every trial (on a slow disk, a quarter of what a short trial costs); other scopes go to records/.
+DEFAULT_RECORDS = "records.jsonl"
+
+
+def records_file(scope: str) -> str:
+    """Where the rows of record ``scope`` are, relative to the trial's folder."""
+    return DEFAULT_RECORDS if scope == DEFAULT_SCOPE else f"{RECORDS_DIR}/{scope}.jsonl"
+
+
+def record_scopes(io: Backend, trial: str, in_records_dir: list[tuple[str, bool]]) -> list[str]:
+    """The record scopes of the trial folder ``trial``, given the entries of its ``records/`` folder."""
+    scopes = {
+        name[: -len(".jsonl")] for name, is_dir in in_records_dir if not is_dir and name.endswith(".jsonl")
+    }
+    if io.isfile(io.join(trial, DEFAULT_RECORDS)):
+        scopes.add(DEFAULT_SCOPE)
+    return sorted(scopes)
 
 
 @final
 class RecordWriter:
-    """Appends rows to ``records/<scope>.jsonl``: one JSON line per row, flushed at once."""
+    """Appends rows to the scope's file (:func:`records_file`): one JSON line per row, flushed at once."""
 
     __slots__ = ("scope", "_trial", "_rel", "_handle")
 
     def __init__(self, trial: TrialWriter, scope: str) -> None:
         self.scope = scope
         self._trial = trial
-        self._rel = f"{RECORDS_DIR}/{scope}.jsonl"
+        self._rel = records_file(scope)
         self._handle: Any = None
 
     def write(self, row: Mapping[str, Any]) -> str:

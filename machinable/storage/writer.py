@@ -1,7 +1,7 @@
 """The only module that writes the storage layout (DESIGN.md §5)::
 
     <root>/<EXECUTION_ID>/execution.json, code.zip, provenance.json, code.diff
-    <root>/<EXECUTION_ID>/<TRIAL_UID>/trial.json, status.json, records/<scope>.jsonl,
+    <root>/<EXECUTION_ID>/<TRIAL_UID>/trial.json, status.json, records.jsonl, records/<scope>.jsonl,
                                       log.txt, output.log, store.json, store/<files>
 
 JSON files are rewritten whole (atomically on local disks); records, logs and output are appended line by line
