@@ -439,9 +439,7 @@ def wait_for(condition: Any, what: str, process: subprocess.Popen[str], seconds:
 
 
 def rows_written(results: Path) -> int:
-    return max(
-        (len(p.read_bytes().splitlines()) for p in results.glob("*/*/records.jsonl")), default=0
-    )
+    return max((len(p.read_bytes().splitlines()) for p in results.glob("*/*/records.jsonl")), default=0)
 
 
 def machinable(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
