@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -187,3 +187,30 @@ def preemptible(signals: tuple[int, ...] = WARNING_SIGNALS) -> Iterator[None]:
         _Warned.depth -= 1
         if _Warned.depth == 0:
             _Warned.signum = None
+
+
+@contextmanager
+def warnings_held() -> Iterator[None]:
+    """The warning signals that the ``preemptible`` blocks entered handle wait while machinable saves a row of its
+    own (an iteration's): a preemption then comes before or after the row, never half-way through its writing
+    and counting, so the checkpoint it saves and the rows it covers agree."""
+    signals = _Warned.installed if _Warned.pid == os.getpid() else frozenset()
+    if not signals or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with signals_held(signals):
+        yield
+
+
+@contextmanager
+def signals_held(signals: Iterable[int]) -> Iterator[None]:
+    """``signals`` wait (are blocked) in this thread inside the block, and are handled when it ends."""
+    mask = getattr(signal, "pthread_sigmask", None)  # POSIX
+    if mask is None:
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, set(signals))
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)

@@ -27,7 +27,14 @@ from machinable.components.component import Component, Flags, is_component_class
 from machinable.components.fixtures import FixtureManager
 from machinable.config.importing import Targets, import_attribute
 from machinable.errors import TrialPreempted, TrialTimeout
-from machinable.execution.capture import WARNING_SIGNALS, captured_output, deadline, preemptible, trial_logger
+from machinable.execution.capture import (
+    WARNING_SIGNALS,
+    captured_output,
+    deadline,
+    preemptible,
+    trial_logger,
+    warnings_held,
+)
 from machinable.execution.checkpoints import TrialCheckpoints, ended_by
 from machinable.execution.executed_code import executed_code
 from machinable.hookspec import hookimpl
@@ -111,11 +118,12 @@ def _run_iterations(component: Component) -> None:
         except StopIteration:
             result = False
         except BaseException:
+            component._iteration = None
             component.record.save(_iteration=iteration)  # what the failing iteration recorded is its row
             raise
-        finally:
+        with warnings_held():
             component._iteration = None
-        component.record.save(_iteration=iteration)
+            component.record.save(_iteration=iteration)
         if result is False:
             # Over: a trial resumed from a checkpoint taken after this does not start them again.
             component._next_iteration = None

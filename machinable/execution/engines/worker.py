@@ -143,17 +143,10 @@ INTERRUPT_SIGNAL: int = getattr(signal, "SIGUSR1", signal.SIGTERM)
 def held_signals() -> Iterator[None]:
     """The controller's interrupt and the warning signals wait until a message to the controller is sent whole:
     a half-sent one would garble the messages that follow it."""
-    from machinable.execution.capture import WARNING_SIGNALS
+    from machinable.execution.capture import WARNING_SIGNALS, signals_held
 
-    mask = getattr(signal, "pthread_sigmask", None)  # POSIX
-    if mask is None:
+    with signals_held({INTERRUPT_SIGNAL, *WARNING_SIGNALS}):
         yield
-        return
-    previous = mask(signal.SIG_BLOCK, {INTERRUPT_SIGNAL, *WARNING_SIGNALS})
-    try:
-        yield
-    finally:
-        mask(signal.SIG_SETMASK, previous)
 
 
 def progress_sender(conn: Connection) -> Progress:
