@@ -207,15 +207,16 @@ def _execution(storage: Path):
     return _wait(find, what="the execution and its job")
 
 
-def test_scancel_gives_crashed_and_resume_finishes_with_the_same_seeds(project, tmp_path):
-    flag = tmp_path / "release"
-    storage = tmp_path / "r"
+def _slow_run(
+    project: Path, storage: Path, flag: str, repeat: int
+) -> tuple[subprocess.Popen[str], Path, dict]:
+    """``slow`` trials that wait for ``flag``, one array task at a time; returns once the first one runs."""
     proc = _machinable(
         project,
         "slow",
         f"wait_for={flag}",
         "--repeat",
-        "3",
+        str(repeat),
         "--engine",
         "slurm",
         "-E",
@@ -229,6 +230,13 @@ def test_scancel_gives_crashed_and_resume_finishes_with_the_same_seeds(project, 
         lambda: any((folder / uid / "records.jsonl").exists() for uid in info["trials"]),
         what="a running trial",
     )
+    return proc, folder, info
+
+
+def test_scancel_gives_crashed_and_resume_finishes_with_the_same_seeds(project, tmp_path):
+    flag = tmp_path / "release"
+    storage = tmp_path / "r"
+    proc, folder, info = _slow_run(project, storage, str(flag), 3)
     subprocess.run(["scancel", info["slurm"][0]["job_id"]], check=True)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
@@ -445,25 +453,7 @@ def test_a_detached_execution_is_requeued_by_its_workers(train_project, tmp_path
 
 def test_ctrl_c_without_a_terminal_cancels_the_jobs_and_keeps_what_ran(project, tmp_path):
     storage = tmp_path / "r"
-    proc = _machinable(
-        project,
-        "slow",
-        "wait_for=/nonexistent",
-        "--repeat",
-        "2",
-        "--engine",
-        "slurm",
-        "-E",
-        "max_parallel=1",
-        "--storage",
-        str(storage),
-    )
-    folder = _execution(storage)
-    info = json.loads((folder / "execution.json").read_text())
-    _wait(
-        lambda: any((folder / uid / "records.jsonl").exists() for uid in info["trials"]),
-        what="a running trial",
-    )
+    proc, folder, info = _slow_run(project, storage, "/nonexistent", 2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, out + err
