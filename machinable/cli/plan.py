@@ -69,14 +69,15 @@ def _plan(config: Config) -> int:
             "machinable plan compares with a storage: give one with --storage (or settings: storage:)"
         )
     storage = Storage(session.location)
+    stored = StoredIdentities.load(storage)
     if config.option.seed is None:
-        adopt_latest_seed(session, storage)
+        adopt_latest_seed(session, stored)
     collect_current(session)
     errors = [r for r in session.reports if r.outcome == "error"]
     if errors:
         raise UsageError("; ".join(r.message for r in errors))
     items = list(session.items)
     config.pm.hook.machinable_collect_modifyitems(session=session, config=config, items=items)
-    planned = classify(items, StoredIdentities.load(storage), keep_seeds=config.option.seed is None)
+    planned = classify(items, stored, keep_seeds=config.option.seed is None)
     print(render_plan(planned, storage.url, as_json=bool(config.option.json)))
     return ExitCode.OK if planned else ExitCode.NO_TRIALS_COLLECTED

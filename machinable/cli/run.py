@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from machinable import ids
-from machinable.config.overrides import is_override, parse_overrides
+from machinable.config.overrides import is_override, parse_overrides, yaml_value
 from machinable.config.settings import default
 from machinable.errors import SeedError, StorageError, UsageError
 
@@ -75,7 +75,7 @@ def engine_choice(settings: Any, option: Any) -> Any:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"-E/--engine-option takes KEY=VALUE (e.g. -E partition=gpu), not '{item}'")
-        options[key.strip()] = _option_value(value, item)
+        options[key.strip()] = yaml_value(value, f"-E {item}")
     if option.detach:
         options["detach"] = True
     if option.requeue:
@@ -84,17 +84,6 @@ def engine_choice(settings: Any, option: Any) -> Any:
         flag = "--detach" if option.detach else "--requeue"
         raise UsageError(f"{flag} needs an engine that runs trials without this process (--engine slurm)")
     return {"type": name, **options}
-
-
-def _option_value(text: str, item: str) -> Any:
-    """The YAML value of ``-E key=value``, read as machinable.yaml is (``time=4:00:00`` stays text)."""
-    from machinable.config.loader import parse_mapping_string
-    from machinable.errors import ConfigError
-
-    try:
-        return parse_mapping_string(f"v: {text.strip()}", f"-E {item}")["v"]
-    except (ConfigError, TypeError, KeyError):
-        raise UsageError(f"-E {item}: '{text}' is not a YAML value") from None
 
 
 def split_arguments(args: list[str], invocation_dir: Path) -> tuple[list[str], list[str]]:

@@ -131,21 +131,21 @@ class NeededRun:
     def __init__(self, session: Session) -> None:
         from machinable.storage import Storage
         from machinable.storage.claims import TrialClaims
+        from machinable.storage.identities import StoredIdentities
 
         assert session.location is not None
         self.session = session
         self.storage = Storage(session.location)
         self.claims = TrialClaims(session.location, IDENTITIES_DIR, stale_after=self.storage.stale_after)
         self.claims.io.makedirs(self.claims.path)
+        self.stored = StoredIdentities.load(self.storage)  # once: the seed to plan with and the states
         self.planned: list[Planned] = []
         self.identity: dict[str, str] = {}  # uid -> identity of the trials this run claimed
 
     def select(self, items: list[TrialSpec]) -> list[TrialSpec]:
         """The items to run; the cached results and the trials running elsewhere go to the session."""
-        from machinable.storage.identities import StoredIdentities
-
         keep_seeds = self.session.config.option.seed is None
-        self.planned = classify(items, StoredIdentities.load(self.storage), keep_seeds)
+        self.planned = classify(items, self.stored, keep_seeds)
         latest = self.claims.current()
         run: list[TrialSpec] = []
         for planned in self.planned:
@@ -248,15 +248,14 @@ def machinable_sessionstart(session: Session) -> None:
     run = NeededRun(session)
     session.config.stash[STASH_KEY] = run
     if session.config.option.seed is None:
-        adopt_latest_seed(session, run.storage)
+        adopt_latest_seed(session, run.stored)
 
 
-def adopt_latest_seed(session: Session, storage: Storage) -> None:
+def adopt_latest_seed(session: Session, stored: StoredIdentities) -> None:
     """Plan with the global seed of the storage's latest execution: new trials get the seeds a full run of it
     would have given them (trials that ran keep theirs: :func:`classify`)."""
-    latest = max(storage.executions(), key=lambda e: e.started or 0.0, default=None)
-    if latest is not None:
-        session.execution_id = ids.execution_id(latest.id)
+    if stored.latest is not None:
+        session.execution_id = ids.execution_id(stored.latest)
 
 
 @hookimpl(trylast=True)

@@ -186,7 +186,7 @@ def _values(raw: str, text: str) -> tuple[Any, ...]:
         raise UsageError(
             f"override '{text}': an empty value between commas; quote it ('') for an empty string"
         )
-    return tuple(_value(piece, text) for piece in pieces)
+    return tuple(yaml_value(piece, f"override '{text}'") for piece in pieces)
 
 
 def _split(raw: str, text: str) -> list[str]:
@@ -215,14 +215,16 @@ def _split(raw: str, text: str) -> list[str]:
     return pieces
 
 
-def _value(piece: str, text: str) -> Any:
+def yaml_value(piece: str, where: str) -> Any:
+    """``piece`` read as a YAML value the way machinable.yaml is read (``4:00:00`` stays text); a UsageError
+    naming ``where`` (the override, the option) when it is none."""
     from machinable.config.loader import parse_mapping_string
     from machinable.errors import ConfigError
 
     try:
-        return parse_mapping_string(f"v: {piece.strip()}", f"override '{text}'")["v"]
+        return parse_mapping_string(f"v: {piece.strip()}", where)["v"]
     except (ConfigError, TypeError, KeyError):
-        raise UsageError(f"override '{text}': '{piece}' is not a YAML value") from None
+        raise UsageError(f"{where}: '{piece}' is not a YAML value") from None
 
 
 def _range(arguments: str, text: str) -> tuple[Any, ...]:

@@ -39,15 +39,8 @@ LOCK_STALE_AFTER = 10.0  # the execution.json lock is held for one read and one 
 class TrialClaims:
     """The claims of the trials of one stored execution, and the ones this object holds."""
 
-    def __init__(
-        self,
-        location: StorageLocation,
-        folder: str,
-        stale_after: float,
-        labels: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, location: StorageLocation, folder: str, stale_after: float) -> None:
         self.io: Backend = location.backend()
-        self.labels = dict(labels or {})  # kept in every claim (e.g. the Slurm job that holds it)
         self.path = self.io.join(location.root, folder)
         self.stale_after = stale_after
         self.token = uuid.uuid4().hex
@@ -75,13 +68,10 @@ class TrialClaims:
 
     def is_live(self, uid: str, n: int) -> bool:
         """Whether claim ``n`` of ``uid`` is held by a process that still runs it (not this object)."""
-        try:
-            info = json.loads(self.io.read_bytes(self._name(uid, n)))
-        except FileNotFoundError:
-            return False
-        except ValueError:
+        info = self.read(uid, n)
+        if info is None:
             return True  # being written (fsspec stores without atomic writes): taken
-        if not isinstance(info, dict) or info.get("released") or info.get("token") == self.token:
+        if not info or info.get("released") or info.get("token") == self.token:
             return False
         if process_gone(info):
             return False
@@ -148,7 +138,6 @@ class TrialClaims:
     def _content(self, released: bool = False, outcome: dict[str, Any] | None = None) -> bytes:
         return dumpb(
             {
-                **self.labels,
                 **(outcome or {}),
                 "token": self.token,
                 "pid": os.getpid(),

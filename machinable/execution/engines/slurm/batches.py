@@ -32,26 +32,26 @@ class Batch:
     echo: bool = False
     warning: str = "USR2"  # the signal that warns of the time limit (see SlurmOptions.signal)
     requeued: dict[str, int] = field(default_factory=dict)  # uid -> how often it was requeued so far
-    options: dict[str, Any] = field(
-        default_factory=dict
-    )  # the engine's options (a requeue submits with them)
+    # the engine's options (a requeue submits with them)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def _folder(location: StorageLocation, execution_folder: str) -> str:
+def batch_folder(location: StorageLocation, execution_folder: str) -> str:
+    """The execution's ``.slurm/`` folder: batches, their scripts, job records and (on local storage) logs."""
     io = location.backend()
     return io.join(location.root, execution_folder, BATCH_DIR)
 
 
 def write_batch(location: StorageLocation, execution_folder: str, batch: Batch) -> None:
     io = location.backend()
-    folder = _folder(location, execution_folder)
+    folder = batch_folder(location, execution_folder)
     io.makedirs(folder)
     io.write_bytes(io.join(folder, f"{batch.name}.json"), dumpb(asdict(batch), pretty=True), atomic=True)
 
 
 def read_batch(location: StorageLocation, execution_folder: str, name: str) -> Batch:
     io = location.backend()
-    data = json.loads(io.read_bytes(io.join(_folder(location, execution_folder), f"{name}.json")))
+    data = json.loads(io.read_bytes(io.join(batch_folder(location, execution_folder), f"{name}.json")))
     return Batch(**data)
 
 
@@ -61,7 +61,7 @@ def log_path(location: StorageLocation, execution_folder: str, name: str, log_di
     if log_dir is not None:
         return os.path.join(os.path.abspath(os.path.expanduser(log_dir)), f"{name}-%A_%a.log")
     if location.is_local:
-        return os.path.join(_folder(location, execution_folder), f"{name}-%A_%a.log")
+        return os.path.join(batch_folder(location, execution_folder), f"{name}-%A_%a.log")
     return "/dev/null"
 
 

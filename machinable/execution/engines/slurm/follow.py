@@ -89,8 +89,9 @@ class Submission:
             if latest.get(uid, 0) <= self.claimed[uid]:
                 continue  # not taken yet (or requeued and waiting for its next worker)
             trial = self.stored.trial_at(uid)
-            if uid in released and trial.status_info.get("outcome") in ENDED:
-                ended.append(self._result(self.open.pop(uid), trial))
+            status = trial.status_info  # read again on every access: once per look
+            if uid in released and status.get("outcome") in ENDED:
+                ended.append(self._result(self.open.pop(uid), trial, status))
             else:  # running, or its worker is still closing it
                 running[uid] = trial
         if running or self.open:
@@ -109,13 +110,14 @@ class Submission:
             if key is not None and key in alive:
                 continue
             # Re-read: the worker may have written the outcome and exited between the two looks.
-            if trial.status_info.get("outcome") in ENDED:
-                lost.append(self._result(self.open.pop(uid), trial))
+            status = trial.status_info
+            if status.get("outcome") in ENDED:
+                lost.append(self._result(self.open.pop(uid), trial, status))
                 continue
             why = (
                 f"its Slurm job {key or '(unknown)'} ended while the trial ran (cancelled, killed or failed)"
             )
-            lost.append(self._lost_result(uid, "crashed", why, trial.status_info.get("started")))
+            lost.append(self._lost_result(uid, "crashed", why, status.get("started")))
         if not alive and self.open:
             latest = self.claims.current()
             for uid in list(self.open):
@@ -149,10 +151,9 @@ class Submission:
         spec = self.open.pop(uid)
         return lost_result(spec, self.context, status, error, started)
 
-    def _result(self, spec: TrialSpec, trial: StoredTrial) -> TrialResult:
+    def _result(self, spec: TrialSpec, trial: StoredTrial, status: dict[str, Any]) -> TrialResult:
         from machinable.execution.protocol import trial_flags
 
-        status = trial.status_info
         outcome = status["outcome"]
         passed = outcome == "passed"
         return TrialResult.of(

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from machinable.execution.engines.slurm import commands
-from machinable.execution.engines.slurm.batches import BATCH_DIR, Batch, log_path, write_batch
+from machinable.execution.engines.slurm.batches import Batch, batch_folder, log_path, write_batch
 from machinable.execution.engines.slurm.options import Shape, SlurmOptions
 from machinable.execution.engines.slurm.script import render
 from machinable.storage.encoding import dumpb
@@ -55,7 +55,7 @@ def submit(
         "log": log,
     }
     io = location.backend()
-    base = io.join(location.root, folder, BATCH_DIR)
+    base = batch_folder(location, folder)
     io.write_bytes(io.join(base, f"{batch.name}.sbatch"), script.encode("utf-8"))
     io.write_bytes(io.join(base, batch.name + JOB_SUFFIX), dumpb(record), atomic=True)
     return record
@@ -89,7 +89,7 @@ def stored_options(options: SlurmOptions) -> dict[str, Any]:
 def recorded_jobs(location: StorageLocation, folder: str) -> dict[str, dict[str, Any]]:
     """batch name -> its job record, for every batch submitted so far (by the controller or a worker)."""
     io = location.backend()
-    base = io.join(location.root, folder, BATCH_DIR)
+    base = batch_folder(location, folder)
     try:
         names = [name for name, is_dir in io.listdir(base) if not is_dir and name.endswith(JOB_SUFFIX)]
     except (FileNotFoundError, NotADirectoryError):

@@ -36,7 +36,7 @@ def work(target: Any, folder: str, batch_name: str) -> int:
     warning = _signal(batch)
     context = _context(stored, location, specs, batch, warning)
     here = where()
-    claims = TrialClaims(location, folder, stale_after=float("inf"), labels={"slurm": here})
+    claims = TrialClaims(location, folder, stale_after=float("inf"))
     previous = signal.signal(warning, _stop) if warning is not None else None
     io = location.backend()
     try:
