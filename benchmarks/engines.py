@@ -31,6 +31,8 @@ PROJECT = {
           - burn:
               seconds: 1.0
           - noop:
+          - train:
+              steps: 1500
     """,
     "burn.py": """
         import time
@@ -43,6 +45,28 @@ PROJECT = {
                 while time.perf_counter() < end:
                     n += sum(i * i for i in range(1000))
                 self.record["n"] = n
+                self.record.save()
+    """,
+    "train.py": """
+        import machinable as ml
+
+        class Train(ml.Component):
+            \"\"\"A small MLP trained with torch on random data: the kind of trial whose many small operations
+            gain little from a thread pool and lose much when pools oversubscribe the CPUs.\"\"\"
+
+            def on_execute(self):
+                import torch
+
+                x, y = torch.randn(2048, 64), torch.randint(0, 10, (2048,))
+                model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+                for _ in range(self.config.steps):
+                    batch = torch.randint(0, 2048, (64,))
+                    loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                self.record.update(loss=float(loss), threads=torch.get_num_threads())
                 self.record.save()
     """,
     "noop.py": """

@@ -27,7 +27,9 @@ Figures, and how each is taken:
   ``random`` and writing one flushed JSON Lines file per trial), interleaved; target within 3x.
 * ``engines``: 4 CPU-bound ~1 s trials on ``local``, ``process:2`` and ``ray`` (num_cpus=2; Ray's start not
   counted): speed-up = local / engine; per-trial overhead = trivial trials one at a time on ``process:1`` and
-  ``ray`` minus ``local``, per trial (``benchmarks/engines.py`` has the projects and timing).
+  ``ray`` minus ``local``, per trial (``benchmarks/engines.py`` has the projects and timing). And 4 torch trials
+  (a small MLP, torch's OpenMP pool) on ``local`` and ``process:2`` in a controller that used torch first (a
+  notebook): speed-up >= 1.8x, with the same run without a thread budget (``OMP_NUM_THREADS`` = CPUs) as a note.
 * ``results`` (reading stored results): the executions are made once per group by ``ml.execute`` of a
   trivial one-row component (``fit``, benchmarks/projects.py) on local disk (``workloads.results_storage``;
   the 100 executions are one execution of 1,000 trials copied 99 times under new ids, its trial folders
@@ -60,6 +62,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -378,7 +381,36 @@ def bench_engines(runs: int, tmp: Path, quick: bool) -> list[Figure]:
                 f"{trials} trivial trials one at a time, minus local ({local_ms:.2f} ms)",
             )
         )
+    figures.append(_pooled(runs, tmp))
     return figures
+
+
+def _pooled(runs: int, tmp: Path) -> Figure:
+    """The process engine where trials use torch's OpenMP pool, after the controller used it (a notebook)."""
+    if importlib.util.find_spec("torch") is None:
+        return Figure(
+            "process-pooled-speedup",
+            "process engine speed-up, torch trials",
+            None,
+            "x",
+            ">= 1.8x",
+            None,
+            note="torch is not installed (pip install -e '.[test]')",
+        )
+    pooled = [child("pooled", 4, cwd=tmp) for _ in range(runs)]
+    local, ours = median([p["local"] for p in pooled]), median([p["process"] for p in pooled])
+    unbudgeted, first = median([p["unbudgeted"] for p in pooled]), median([p["first"] for p in pooled])
+    return Figure(
+        "process-pooled-speedup",
+        "process engine speed-up, 4 torch trials (OpenMP), 2 at a time",
+        local / ours,
+        "x",
+        ">= 1.8x",
+        local / ours >= 1.8,
+        [p["local"] / p["process"] for p in pooled],
+        f"local {local:.2f} s, process:2 {ours:.2f} s; without a thread budget {unbudgeted:.2f} s "
+        f"({local / unbudgeted:.2f}x); first run {first:.2f} s (the fork server imports torch)",
+    )
 
 
 def _ray_note(speed: list[dict[str, Any]]) -> str:

@@ -304,6 +304,31 @@ def speedup(trials: str = "4") -> dict[str, Any]:
     return {**walls, "ray_start": ray_start, "workers_start": workers_start}
 
 
+def pooled(trials: str = "4") -> dict[str, Any]:
+    """4 torch trials (a small MLP, ~1 s) on local and process:2, in a controller that used torch's OpenMP pool
+    first (as a notebook does): wall times in s. ``unbudgeted`` is process:2 with ``OMP_NUM_THREADS`` set to every
+    CPU (the user's setting wins, so each worker runs as many threads as there are CPUs: what the engine did before
+    it gave trials a thread budget). The first process run (the fork server starts and imports torch) is timed
+    apart, as ``first``."""
+    import torch
+
+    bench = _engine_bench()
+    project = bench.make_project()
+    torch.randn(256, 256) @ torch.randn(256, 256)  # the controller's OpenMP pool runs
+    train = bench.ml.Task().component("train").repeat(int(trials))
+    first = bench.timed(train, "process:2", project)
+    walls = {
+        "local": bench.timed(train, "local", project),
+        "process": bench.timed(train, "process:2", project),
+    }
+    os.environ["OMP_NUM_THREADS"] = str(os.cpu_count() or 1)
+    try:
+        walls["unbudgeted"] = bench.timed(train, "process:2", project)
+    finally:
+        del os.environ["OMP_NUM_THREADS"]
+    return {**walls, "first": first}
+
+
 def overhead(trials: str = "200") -> dict[str, Any]:
     """Per-trial cost of trivial trials run one at a time, in ms: local, process:1, ray (1 in flight)."""
     bench = _engine_bench()
@@ -619,6 +644,7 @@ WORKLOADS = {
         plan_storage,
         code_identity,
         speedup,
+        pooled,
         overhead,
         results_storage,
         show,

@@ -44,6 +44,8 @@ class TrialSpec:
     code: dict[str, str] = field(default_factory=dict, compare=False)
     # how the code fingerprint is taken: 'imported' (above) or 'executed' (measured while the trial runs)
     code_identity: str = "imported"
+    # torch's deterministic mode in the trial: False, True or 'warn' (components/seeding.py)
+    deterministic: bool | str = False
 
     def trial_info(self, execution_id: str) -> dict[str, Any]:
         """What trial.json keeps about this trial."""
@@ -67,6 +69,7 @@ class TrialSpec:
             "project_root": self.project_root,
             "code": self.code,
             **({"code_identity": self.code_identity} if self.code_identity != "imported" else {}),
+            **({"deterministic": self.deterministic} if self.deterministic else {}),
         }
 
     @classmethod
@@ -91,6 +94,7 @@ class TrialSpec:
             mixins=tuple(tuple(m) for m in info.get("mixins", ())),
             code=dict(info.get("code") or {}),
             code_identity=info.get("code_identity") or "imported",
+            deterministic=info.get("deterministic") or False,
         )
 
 

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SI
 
 SLEEPER = """
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -35,6 +36,9 @@ import machinable as ml
 
 class Sleeper(ml.Component):
     def on_execute(self):
+        if self.config.deaf:  # as a worker stuck in native code: no Python signal handler runs
+            for name in ("SIGTERM", "SIGUSR1", "SIGINT"):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
         if self.config.marks:  # written whole and renamed: the test never reads half a pid
             mark = Path(self.config.marks, f"pid-{os.getpid()}")
             Path(f"{mark}.tmp").write_text(str(os.getpid()))
@@ -45,7 +49,7 @@ class Sleeper(ml.Component):
 CONTROLLER = """
 import machinable as ml
 ml.execute(
-    ml.Task().component("sleeper", {{"marks": {marks!r}}}).repeat({repeat}),
+    ml.Task().component("sleeper", {{"marks": {marks!r}, "deaf": {deaf!r}}}).repeat({repeat}),
     storage={results!r},
     engine={engine!r},
     echo=False,
@@ -57,19 +61,19 @@ ml.execute(
 def project(tmp_path: Path) -> Path:
     return write_project(
         tmp_path / "project",
-        "components:\n  - sleeper:\n      seconds: 60\n      marks: ''\n",
+        "components:\n  - sleeper:\n      seconds: 60\n      marks: ''\n      deaf: false\n",
         {"sleeper.py": SLEEPER},
     )
 
 
 def start_controller(
-    project: Path, tmp_path: Path, engine: object, repeat: int, **env: str
+    project: Path, tmp_path: Path, engine: object, repeat: int, deaf: bool = False, **env: str
 ) -> subprocess.Popen:
     """A controller in a session of its own (so the test can find everything it started by its session id)."""
     marks = tmp_path / "marks"
     marks.mkdir()
     code = CONTROLLER.format(
-        marks=str(marks), repeat=repeat, results=str(tmp_path / "results"), engine=engine
+        marks=str(marks), repeat=repeat, results=str(tmp_path / "results"), engine=engine, deaf=deaf
     )
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -171,6 +175,25 @@ def test_workers_of_a_killed_controller_remove_their_crash_files(project: Path, 
         # The workers learn of it (SIGTERM on Linux, a closed pipe elsewhere) and end, removing their files.
         wait_for(lambda: all(pid_gone(pid) for pid in workers), "the workers ending", seconds=10)
         assert list(tmp.iterdir()) == []
+    finally:
+        kill_all([controller.pid, *workers])
+
+
+@pytest.mark.slow
+def test_workers_that_ignore_every_signal_do_not_outlive_a_killed_controller(
+    project: Path, tmp_path: Path
+) -> None:
+    """A worker stuck in native code (a deadlocked OpenMP pool) never runs a Python signal handler: SIGTERM from
+    Linux does nothing, and faulthandler's watchdog, a native thread, ends it ``kill_grace`` seconds later."""
+    engine = {"type": "process", "workers": 2, "kill_grace": 1.0}
+    controller = start_controller(project, tmp_path, engine, 2, deaf=True)
+    workers: list[int] = []
+    try:
+        wait_for(lambda: len(trial_pids(tmp_path, 2)) == 2, "both trials running", controller)
+        workers = trial_pids(tmp_path, 2)
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait()
+        wait_for(lambda: all(pid_gone(pid) for pid in workers), "the deaf workers ending", seconds=15)
     finally:
         kill_all([controller.pid, *workers])
 

@@ -8,6 +8,7 @@ import pytest
 
 from machinable.errors import UsageError
 from machinable.replay.compare import MISSING, check_tolerances, compare_rows, first_mismatch, values_equal
+from machinable.replay.numeric import Mismatch
 
 
 def test_numbers_compare_exactly_by_default():
@@ -31,9 +32,11 @@ def test_nan_reproduces_nan_and_booleans_are_not_numbers():
 
 def test_the_first_mismatch_has_a_path_into_nested_values():
     old = {"w": [1.0, 2.0, {"b": 3.0}], "name": "x"}
-    assert first_mismatch(old, {"w": [1.0, 2.0, {"b": 3.5}], "name": "x"}) == ("['w'][2]['b']", 3.0, 3.5)
-    assert first_mismatch(old, {"w": [1.0, 2.0]}) == ("['w'][2]", {"b": 3.0}, MISSING)
-    assert first_mismatch([1, 2], [1, 2, 3]) == ("[2]", MISSING, 3)
+    assert first_mismatch(old, {"w": [1.0, 2.0, {"b": 3.5}], "name": "x"}) == Mismatch(
+        "['w'][2]['b']", 3.0, 3.5
+    )
+    assert first_mismatch(old, {"w": [1.0, 2.0]}) == Mismatch("['w'][2]", {"b": 3.0}, MISSING)
+    assert first_mismatch([1, 2], [1, 2, 3]) == Mismatch("[2]", MISSING, 3)
     assert first_mismatch({"a": 1.0}, {"a": 1.0 + 1e-12}, atol=1e-9) is None
 
 

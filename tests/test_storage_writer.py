@@ -208,8 +208,8 @@ def test_store_known_extensions_become_files(local, name, value, file):
 def test_store_other_names_become_keys_of_store_json(local):
     tw = _trial(local)
     tw.store("best_loss", np.float64(0.25))
-    tw.store("model.pt", [1, 2])  # an unknown extension is a key too
-    assert json.loads(Path(tw.path, "store.json").read_text()) == {"best_loss": 0.25, "model.pt": [1, 2]}
+    tw.store("model.ckpt", [1, 2])  # an unknown extension is a key too
+    assert json.loads(Path(tw.path, "store.json").read_text()) == {"best_loss": 0.25, "model.ckpt": [1, 2]}
 
 
 def test_store_keeps_the_value_as_it_was_when_stored(local):

@@ -21,6 +21,7 @@ from machinable.cli.results import add_result_commands
 from machinable.cli.stored import check_arguments, open_execution, project_option, storage_options, tolerance
 from machinable.hookspec import hookimpl
 from machinable.plugins import getgroup
+from machinable.reporting.terminal import machinable_addoption as reporting_options
 
 if TYPE_CHECKING:
     from machinable.execution.options import Config
@@ -40,7 +41,9 @@ def machinable_subcommands(subparsers: Any) -> None:
         "into a fresh memory storage, and compare records and stored values with the stored ones. "
         "Exit 0 only if every trial reproduced.",
     )
-    storage_options(reproduce, "required")
+    storage_options(reproduce, "required", color=False)
+    # -q, -v and --color as a run takes them: the terminal plugin's own definitions.
+    reporting_options(parser=reproduce)
     reproduce.add_argument(
         "-k", dest="keyword", metavar="EXPR", help="only trials matching EXPR (as for a run)"
     )

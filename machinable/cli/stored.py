@@ -27,7 +27,8 @@ def tolerance(text: str) -> float:
     return value
 
 
-def storage_options(sub: argparse.ArgumentParser, with_id: str) -> None:
+def storage_options(sub: argparse.ArgumentParser, with_id: str, color: bool = True) -> None:
+    """ID and --storage; --color unless the sub-command takes the run's reporting options (``color=False``)."""
     nargs = "?" if with_id == "optional" else None
     sub.add_argument(
         "id", nargs=nargs, metavar="ID", help="the execution id (e.g. OY1p1o); 'last': the last run's"
@@ -37,7 +38,8 @@ def storage_options(sub: argparse.ArgumentParser, with_id: str) -> None:
         metavar="URL",
         help="where the execution is stored: a path or fsspec URL (default: the last run's storage, if on disk)",
     )
-    sub.add_argument("--color", choices=("auto", "yes", "no"), default="auto", help="colour the output")
+    if color:
+        sub.add_argument("--color", choices=("auto", "yes", "no"), default="auto", help="colour the output")
 
 
 def storage_url(config: Config) -> str:

@@ -19,6 +19,7 @@ from machinable.components.component import check_timeout, is_component, is_comp
 from machinable.components.fixtures import BUILTIN, FixtureDef, discover_fixtures, injectable
 from machinable.components.parametrize import Combination, combinations
 from machinable.config.errors import ComponentImportError
+from machinable.config.settings import deterministic_mode
 from machinable.errors import CollectionError, MachinableError, UsageError, did_you_mean
 from machinable.trials import TrialSpec
 
@@ -112,17 +113,25 @@ def import_target(target: Any) -> tuple[str, str, Any]:
     return module, attribute, shippable
 
 
-def trial_defaults(
-    name: str, target: Any, timeout: float | None, resources: Mapping[str, Any] | None
-) -> tuple[float | None, dict[str, Any]]:
-    """The timeout and resources of a component's trials: the task's, over the component's own defaults
-    (``trial_timeout`` / ``trial_resources`` of a class, or of ``@component(timeout=, resources=)``)."""
+def trial_defaults(name: str, target: Any, entry: TaskEntry, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``timeout``, ``resources`` and ``deterministic`` of a component's trials (TrialSpec fields): the
+    task's, over the component's own defaults (``trial_timeout`` / ``trial_resources`` / ``trial_deterministic``
+    of a class, or of ``@component(timeout=, resources=, deterministic=)``), over the project's settings."""
     default_timeout = getattr(target, "trial_timeout", None)
     check_timeout(default_timeout, f"trial_timeout of component '{name}'")
     default_resources = getattr(target, "trial_resources", None) or {}
     if not isinstance(default_resources, Mapping):
         raise UsageError(f"trial_resources of component '{name}' must be a dict, not {default_resources!r}")
-    return (timeout if timeout is not None else default_timeout), {**default_resources, **(resources or {})}
+    deterministic = getattr(target, "trial_deterministic", None)
+    if not deterministic_mode(deterministic):
+        raise UsageError(
+            f"trial_deterministic of component '{name}' must be True, False, 'warn' or None, not {deterministic!r}"
+        )
+    return {
+        "timeout": entry.timeout if entry.timeout is not None else default_timeout,
+        "resources": {**default_resources, **(entry.resources or {})},
+        "deterministic": (settings.get("deterministic") if deterministic is None else deterministic) or False,
+    }
 
 
 def _mixin_targets(project: Project, names: Iterable[str]) -> Iterable[tuple[str, str, str]]:
@@ -159,7 +168,7 @@ def plan_task(
         # Resolved before the mixins are imported: it names an unknown mixin with file:line and a suggestion.
         versions_resolved = project.resolve(name, entry.version)
         mixins = tuple(_mixin_targets(project, registered.mixins))
-        timeout, resources = trial_defaults(name, target, entry.timeout, entry.resources)
+        defaults = trial_defaults(name, target, entry, project.settings)
         combos = combinations(target)
         for resolved in versions_resolved:
             for combo, config, versions, elements in _parametrized(project, name, resolved, combos):
@@ -183,11 +192,10 @@ def plan_task(
                             repeat_total=entry.repeat_total,
                             flags=dict(entry.flags),
                             keywords=keywords,
-                            timeout=timeout,
-                            resources=resources,
                             mixins=mixins,
                             target=shippable,
                             recipe=recipe,
+                            **defaults,
                             **code.fields(module),
                         )
                     )

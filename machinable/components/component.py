@@ -12,11 +12,10 @@ The runner (``machinable.execution.protocol``) drives the events in this order::
 from __future__ import annotations
 
 import math
-import random
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from machinable.components.seeding import seed_libraries
 from machinable.errors import MachinableError, UsageError
 
 if TYPE_CHECKING:
@@ -88,28 +87,14 @@ class Flags(Mapping[str, Any]):
         return dict(self._data)
 
 
-def seed_libraries(seed: int) -> None:
-    """Seed ``random`` and, when the project already imported them, numpy and torch.
-
-    numpy and torch are only seeded if present in ``sys.modules``: importing them here would make every trial pay
-    their import time even when the project never uses them.
-    """
-    random.seed(seed)
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed(seed % 2**32)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
-
-
 class Component:
     """Base class of class components. Override any of the ``on_*`` events.
 
     Inside a running trial: ``self.config`` (attribute and item access), ``self.flags``, ``self.seed``,
     ``self.record`` (default record scope), ``self.log`` (a ``logging.Logger``), ``self.store(name, value)``,
-    ``self.storage`` (the trial's storage writer), ``self.record_writer(scope)`` for more record scopes and
-    ``self.save_checkpoint()`` (``on_save`` / ``on_restore``: docs/components.md, checkpoints and preemption).
+    ``self.storage`` (the trial's storage writer), ``self.local_directory()`` (a local folder kept with the trial),
+    ``self.record_writer(scope)`` for more record scopes and ``self.save_checkpoint()`` (``on_save`` /
+    ``on_restore``: docs/components.md, checkpoints and preemption).
     Set ``__machinable_collect__ = False`` on a class to keep it out of collection (abstract bases, mixins).
     """
 
@@ -117,6 +102,8 @@ class Component:
     # Defaults for every trial of this component; a task's .component(..., timeout=, resources=) wins.
     trial_timeout: float | None = None  # seconds
     trial_resources: Mapping[str, Any] | None = None  # e.g. {"num_gpus": 1} for the ray engine
+    # True or 'warn': torch's deterministic mode (components/seeding.py); None: the project's settings decide.
+    trial_deterministic: bool | str | None = None
 
     config: ConfigView
     flags: Flags
@@ -143,10 +130,21 @@ class Component:
 
     # -- helpers available in events ---------------------------------------------------------------------------
     def store(self, name: str, value: Any, overwrite: bool = False) -> None:
-        """Keep ``value`` with the trial: ``.json/.txt/.npy/.pkl`` names become files, others keys of store.json."""
+        """Keep ``value`` with the trial: ``.json/.txt/.pkl/.pt/.pth/.npy/.npz`` names become files under store/,
+        others keys of store.json (which refuses arrays and tensors)."""
         if self.storage is None:
             raise MachinableError("store() is only available while the component runs as a trial")
         self.storage.store(name, value, overwrite=overwrite)
+
+    def local_directory(self, path: str = "") -> str:
+        """A local folder for files that libraries write themselves (``path``: a folder inside it, created). Its
+        files are kept with the trial under store/ and listed by ``trial.store``: on a local disk it is that
+        folder, elsewhere a temporary one copied into storage at checkpoints and when the trial ends."""
+        if self.storage is None:
+            raise MachinableError("local_directory() is only available while the component runs as a trial")
+        from machinable.storage.local_directory import local_directory
+
+        return local_directory(self.storage, path)
 
     def record_writer(self, scope: str = "default") -> Record:
         """The record of ``scope`` (``self.record`` is ``record_writer('default')``)."""
@@ -166,7 +164,7 @@ class Component:
 
     # -- life-cycle events ----------------------------------------------------------------------------------------
     def on_seeding(self) -> None:
-        """Seed random number generators; override to take control of seeding."""
+        """Seed ``random``, numpy and torch now, or as the trial imports them; override to take control."""
         seed_libraries(self.seed)
 
     def on_create(self) -> None:
@@ -222,6 +220,7 @@ def component(
     config: Mapping[str, Any] | None = None,
     timeout: float | None = None,
     resources: Mapping[str, Any] | None = None,
+    deterministic: bool | str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -232,11 +231,13 @@ def component(
     config: Mapping[str, Any] | None = None,
     timeout: float | None = None,
     resources: Mapping[str, Any] | None = None,
+    deterministic: bool | str | None = None,
 ) -> F | Callable[[F], F]:
     """Mark a plain function as a component; its parameters are fixtures injected by name.
 
-    ``name`` registers it under another name; ``config`` gives its default configuration; ``timeout`` (seconds)
-    and ``resources`` are defaults for its trials, like ``Component.trial_timeout`` / ``trial_resources``.
+    ``name`` registers it under another name; ``config`` gives its default configuration; ``timeout`` (seconds),
+    ``resources`` and ``deterministic`` are defaults for its trials, like ``Component.trial_timeout`` /
+    ``trial_resources`` / ``trial_deterministic``.
     """
     check_timeout(timeout, "component timeout")
 
@@ -246,6 +247,7 @@ def component(
         f.__machinable_config__ = dict(config or {})  # type: ignore[attr-defined]
         f.trial_timeout = timeout  # type: ignore[attr-defined]
         f.trial_resources = dict(resources) if resources else None  # type: ignore[attr-defined]
+        f.trial_deterministic = deterministic  # type: ignore[attr-defined]
         return f
 
     return mark(func) if func is not None else mark

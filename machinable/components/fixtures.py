@@ -1,8 +1,9 @@
 """Fixtures: values injected into functional components (and other fixtures) by parameter name.
 
-Built-in fixtures (``config``, ``seed``, ``flags``, ``record``, ``log``, ``store``, ``storage``, ``tmp_path``) come
-from the running trial. User fixtures are functions decorated with ``@ml.fixture``; a fixture that ``yield``\\ s
-gets its teardown run after the trial (scope ``trial``) or at the end of the worker's session (scope ``session``).
+Built-in fixtures (``config``, ``seed``, ``flags``, ``record``, ``log``, ``store``, ``storage``,
+``local_directory``, ``tmp_path``) come from the running trial. User fixtures are functions decorated with
+``@ml.fixture``; a fixture that ``yield``\\ s gets its teardown run after the trial (scope ``trial``) or at the
+end of the worker's session (scope ``session``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from machinable.errors import CollectionError, UsageError, did_you_mean
 
 F = TypeVar("F", bound=Callable[..., Any])
 SCOPES = ("trial", "session")
-BUILTIN = ("config", "seed", "flags", "record", "log", "store", "storage", "tmp_path")
+BUILTIN = ("config", "seed", "flags", "record", "log", "store", "storage", "local_directory", "tmp_path")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """``settings:`` in ``machinable.yaml``: the project's defaults for ``storage``, ``engine``, ``timeout`` and ``seed``,
-and ``code_identity`` (how a trial's code fingerprint is taken: docs/reproducibility.md).
+``code_identity`` (how a trial's code fingerprint is taken) and ``deterministic`` (torch's deterministic mode in
+every trial, unless a component says otherwise): docs/reproducibility.md.
 
 They apply to the command and to ``ml.execute`` when the argument is not given; ``MACHINABLE_STORAGE`` and
 ``MACHINABLE_ENGINE`` override them, and explicit arguments win over both. A relative storage path is relative
@@ -17,7 +18,7 @@ from typing import Any
 from machinable.errors import ConfigError, did_you_mean
 
 SECTION = "settings"
-KNOWN = ("storage", "engine", "timeout", "seed", "code_identity")
+KNOWN = ("storage", "engine", "timeout", "seed", "code_identity", "deterministic")
 CODE_IDENTITIES = ("imported", "executed")
 ENVIRONMENT = {"storage": "MACHINABLE_STORAGE", "engine": "MACHINABLE_ENGINE"}
 
@@ -55,11 +56,22 @@ def _check(key: str, value: Any, where: str, root: Path) -> Any:
             f"{where}: settings.code_identity is 'imported' (the files a component imports, the default) or "
             f"'executed' (the functions a trial ran, measured with coverage), not {value!r}"
         )
+    elif key == "deterministic" and not deterministic_mode(value):
+        raise ConfigError(
+            f"{where}: settings.deterministic is true (torch's deterministic algorithms and cuDNN flags), 'warn' "
+            f"(the same, but an operation without a deterministic implementation warns instead of failing) or "
+            f"false, not {value!r}"
+        )
     elif key in ("storage", "engine") and value is not None and not isinstance(value, str | Mapping):
         raise ConfigError(f"{where}: settings.{key} must be a URL or name, or a mapping, not {value!r}")
     if key == "storage" and isinstance(value, str) and _relative_path(value):
         return str(root / value)  # relative to the project, wherever the command runs
     return value
+
+
+def deterministic_mode(value: Any) -> bool:
+    """``value`` is a deterministic mode: true, false or 'warn' (None: not given)."""
+    return value is None or isinstance(value, bool) or value == "warn"
 
 
 def _relative_path(value: str) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from machinable.components.component import Component
 from machinable.errors import TrialPreempted, TrialTimeout
 from machinable.storage.checkpoints import checkpoint_folder, fetched, load_checkpoint, staged, write_marker
+from machinable.storage.local_directory import sync_local_directory
 
 if TYPE_CHECKING:
     from machinable.storage import TrialWriter
@@ -50,6 +51,8 @@ class TrialCheckpoints:
         rel = checkpoint_folder(self.number)
         with staged(self.tw, rel) as path:
             component.on_save(path)
+        # Before the marker: a complete checkpoint has the trial's local directory in storage.
+        sync_local_directory(self.tw)
         marker = {
             "number": self.number,
             "time": time.time(),

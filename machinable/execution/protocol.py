@@ -18,17 +18,20 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from machinable.components.component import Component, Flags, is_component_class, seed_libraries
+from machinable.components.component import Component, Flags, is_component_class
 from machinable.components.fixtures import FixtureManager
+from machinable.components.seeding import TrialSeeding, seed_libraries
 from machinable.config.importing import Targets, import_attribute
 from machinable.errors import TrialPreempted, TrialTimeout
 from machinable.execution.capture import (
     WARNING_SIGNALS,
+    Deadline,
     captured_output,
     deadline,
     preemptible,
@@ -37,7 +40,9 @@ from machinable.execution.capture import (
 )
 from machinable.execution.checkpoints import TrialCheckpoints, ended_by
 from machinable.execution.executed_code import executed_code
+from machinable.execution.placement import observed
 from machinable.hookspec import hookimpl
+from machinable.storage.local_directory import close_local_directory, local_directory
 from machinable.trials import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
@@ -219,6 +224,7 @@ def _run_function(
         "log": lambda: trial_logger,
         "store": lambda: tw.store,
         "storage": lambda: tw,
+        "local_directory": lambda: local_directory(tw),
         "tmp_path": tmp_path,
     }
     teardown: list[Any] = []
@@ -264,17 +270,45 @@ def _begin(spec: TrialSpec, env: TrialContext) -> tuple[TrialWriter, float]:
     in a resumed trial the checkpoint it restores) and its heartbeat on."""
     tw = env.writer.trial(spec.uid)
     started = time.time()
-    restored = {"restored": spec.checkpoint} if spec.checkpoint is not None else {}
+    more: dict[str, Any] = {"restored": spec.checkpoint} if spec.checkpoint is not None else {}
+    placement = observed()  # the threads and GPUs its engine gave it
+    if placement:
+        more["placement"] = placement
     tw.begin(
         spec.trial_info(env.execution_id),
         outcome="running",
         started=started,
         pid=os.getpid(),
         host=HOST,
-        **restored,
+        **more,
     )
     tw.start_heartbeat()
     return tw, started
+
+
+@contextmanager
+def _local_directory_kept(tw: TrialWriter) -> Iterator[None]:
+    """The trial's local directory (storage/local_directory.py) is copied into its storage when it ends, whatever
+    its outcome, before its files are shipped; the warning signals wait meanwhile, so no preemption cuts the copy
+    short."""
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            with warnings_held():
+                close_local_directory(tw)
+        except Exception as failed:  # the trial's own error is the one to report
+            exc.add_note(f"its local directory was not copied: {type(failed).__name__}: {failed}")
+        raise
+    with warnings_held():
+        close_local_directory(tw)
+
+
+def _past_deadline(timer: Deadline | None, status: str, error: str | None) -> tuple[str, str | None]:
+    """A trial that caught its TrialTimeout and returned later is past its deadline: it fails all the same."""
+    if timer is not None and timer.expired and status == "passed":
+        return "failed", f"{timer.error()} (the trial caught the timeout and ran on until it returned)"
+    return status, error
 
 
 def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
@@ -293,6 +327,8 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
             captured_output(tw, env.echo),
             deadline(spec.timeout) as timer,
             preemptible(env.warning_signals),
+            TrialSeeding(spec.deterministic),  # numpy / torch imported in the trial are seeded too
+            _local_directory_kept(tw),
             executed_code(spec) as measured,
         ):
             target = load_target(spec, env.targets)
@@ -306,12 +342,7 @@ def run_trial(spec: TrialSpec, env: TrialContext) -> TrialResult:
         status, error, interrupted = "interrupted", "KeyboardInterrupt: the execution was interrupted", exc
     except BaseException as exc:  # SystemExit too: a trial calling sys.exit() fails alone
         status, error = ended_by(exc)
-    if timer is not None and timer.expired and status == "passed":
-        # The trial caught the TrialTimeout and returned later: past its deadline, it fails all the same.
-        status, error = (
-            "failed",
-            f"{timer.error()} (the trial caught the timeout and ran on until it returned)",
-        )
+    status, error = _past_deadline(timer, status, error)
     finished = time.time()
     tw.stop_heartbeat()
     tw.write_status(outcome=status, finished=finished, error=error)

@@ -4,21 +4,25 @@ Shared by ``machinable reproduce`` (stored trial vs. its re-run) and ``--check-d
 same trial). The result is the *first* difference, described precisely enough to find it: the record scope, row
 index and column (with a path into nested values), or the stored object's name, and both values.
 
-Semantics of equality: with ``rtol == atol == 0`` numbers compare exactly (``NaN`` equals ``NaN``: a NaN that
-comes back is reproduced); otherwise two numbers are equal when ``math.isclose(a, b, rel_tol=rtol,
-abs_tol=atol)``. Booleans are not numbers here. Lists and dicts compare element by element. The timestamp
-column machinable adds to every row (``_time``) is ignored; ``_iteration`` and the user's columns are compared.
+Semantics of equality: numbers, numpy arrays and torch tensors as :mod:`machinable.replay.numeric` says (exact
+by default, ``NaN`` equals ``NaN``, ``math.isclose`` with tolerances, element by element for arrays). Booleans
+are not numbers here. Lists, tuples and dicts compare element by element, torch modules and optimizers by their
+``state_dict()``, other objects with ``==`` (attribute by attribute when ``==`` is identity or cannot answer, as
+for a class without ``__eq__`` or one holding arrays). The timestamp column machinable adds to every row
+(``_time``) is ignored; ``_iteration`` and the user's columns are compared.
 """
 
 from __future__ import annotations
 
 import math
-import pickle
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from machinable.replay.numeric import Mismatch, compare_arrays, is_array, is_number, numbers_equal, show
 from machinable.storage import TIMESTAMP_COLUMNS
+from machinable.storage.store import STORE_DIR, decode, kind_of
 
 if TYPE_CHECKING:
     from machinable.storage import StoredTrial
@@ -38,8 +42,10 @@ class Difference:
     """The first place where two trials' results differ.
 
     ``kind`` is ``'records'`` (``scope``, ``row``, ``column`` set; ``column`` None when a whole row is missing)
-    or ``'store'`` (``name`` set). ``path`` points inside a nested value (``[2]['w']``); ``old`` and ``new`` are
-    the differing values (``MISSING`` when one side has none).
+    or ``'store'`` (``name`` set). ``path`` points inside a nested value (``[2]['w']``, ``['fc.weight'][3, 17]``);
+    ``old`` and ``new`` are the differing values (``MISSING`` when one side has none). For arrays and tensors,
+    ``aspect`` is ``'shape'`` or ``'dtype'`` when those differ (``old``/``new`` then say them), and otherwise
+    ``index`` is the first differing element and ``differing`` of ``size`` elements differ.
     """
 
     kind: str
@@ -50,6 +56,24 @@ class Difference:
     column: str | None = None
     name: str | None = None
     path: str = ""
+    aspect: str = ""
+    index: tuple[int, ...] | None = None
+    differing: int = 0
+    size: int = 0
+
+    @classmethod
+    def of(cls, kind: str, found: Mismatch, **where: Any) -> Difference:
+        return cls(
+            kind,
+            found.old,
+            found.new,
+            path=found.path,
+            aspect=found.aspect,
+            index=found.index,
+            differing=found.differing,
+            size=found.size,
+            **where,
+        )
 
     def where(self) -> str:
         if self.kind == "records":
@@ -58,7 +82,14 @@ class Difference:
         return f"stored object '{self.name}'{self.path}"
 
     def describe(self, old_label: str = "stored", new_label: str = "re-run") -> str:
-        return f"{self.where()}: {old_label} {_short(self.old)}, {new_label} {_short(self.new)}"
+        if self.aspect:  # the shapes or dtypes, as text
+            old, new = f"{self.aspect} {self.old}", f"{self.aspect} {self.new}"
+        else:
+            old, new = _short(self.old), _short(self.new)
+        text = f"{self.where()}: {old_label} {old}, {new_label} {new}"
+        if self.size > 1:
+            text += f" ({self.differing} of {self.size} elements differ)"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +101,10 @@ class Difference:
             "path": self.path,
             "old": None if self.old is MISSING else _jsonable(self.old),
             "new": None if self.new is MISSING else _jsonable(self.new),
+            "aspect": self.aspect or None,
+            "index": list(self.index) if self.index is not None else None,
+            "differing": self.differing if self.size else None,
+            "size": self.size or None,
             "text": self.describe(),
         }
 
@@ -78,13 +113,15 @@ class Difference:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    text = show(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if is_array(value):
+        return value.item() if value.ndim == 0 else show(value)
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, Mapping):
@@ -92,57 +129,96 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def first_mismatch(
     old: Any, new: Any, rtol: float = 0.0, atol: float = 0.0, path: str = ""
-) -> tuple[str, Any, Any] | None:
-    """``(path, old_part, new_part)`` of the first place ``old`` and ``new`` differ, None when they match."""
-    if _is_number(old) and _is_number(new):
-        if isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new):
+) -> Mismatch | None:
+    """Where ``old`` and ``new`` first differ (a :class:`~machinable.replay.numeric.Mismatch`); None if equal."""
+    return _Walk(rtol, atol).compare(old, new, path)
+
+
+class _Walk:
+    """One comparison of two values, recursing into containers; a pair of objects already being compared
+    further up (a cycle) counts as equal there."""
+
+    def __init__(self, rtol: float, atol: float) -> None:
+        self.rtol, self.atol = rtol, atol
+        self.active: set[tuple[int, int]] = set()
+
+    def compare(self, old: Any, new: Any, path: str) -> Mismatch | None:
+        if is_number(old) and is_number(new):
+            return None if numbers_equal(old, new, self.rtol, self.atol) else Mismatch(path, old, new)
+        if is_array(old) and is_array(new):
+            return compare_arrays(old, new, self.rtol, self.atol, path, self.compare)
+        pair = (id(old), id(new))
+        if pair in self.active:
             return None
-        if rtol == 0.0 and atol == 0.0:
-            return None if old == new else (path, old, new)
-        return None if math.isclose(old, new, rel_tol=rtol, abs_tol=atol) else (path, old, new)
-    if isinstance(old, list | tuple) and isinstance(new, list | tuple):
+        self.active.add(pair)
+        try:
+            return self._nested(old, new, path)
+        finally:
+            self.active.discard(pair)
+
+    def _nested(self, old: Any, new: Any, path: str) -> Mismatch | None:
+        if isinstance(old, list | tuple) and isinstance(new, list | tuple):
+            return self._sequences(old, new, path)
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            for key in _keys(old, new):
+                found = self.compare(old.get(key, MISSING), new.get(key, MISSING), f"{path}[{key!r}]")
+                if found is not None:
+                    return found
+            return None
+        if type(old) is not type(new):
+            return Mismatch(path, old, new)
+        state = _state_dict(old)
+        if state is not None:
+            return self.compare(state, new.state_dict(), f"{path}.state_dict()")
+        return self._objects(old, new, path)
+
+    def _sequences(self, old: Any, new: Any, path: str) -> Mismatch | None:
         for i, (a, b) in enumerate(zip(old, new, strict=False)):
-            found = first_mismatch(a, b, rtol, atol, f"{path}[{i}]")
+            found = self.compare(a, b, f"{path}[{i}]")
             if found is not None:
                 return found
         if len(old) != len(new):
             i = min(len(old), len(new))
-            return (
-                f"{path}[{i}]",
-                old[i] if i < len(old) else MISSING,
-                new[i] if i < len(new) else MISSING,
+            return Mismatch(
+                f"{path}[{i}]", old[i] if i < len(old) else MISSING, new[i] if i < len(new) else MISSING
             )
         return None
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        for key in _keys(old, new):
-            found = first_mismatch(
-                old.get(key, MISSING), new.get(key, MISSING), rtol, atol, f"{path}[{key!r}]"
-            )
+
+    def _objects(self, old: Any, new: Any, path: str) -> Mismatch | None:
+        """Two objects of one class: ``==``, or their attributes when ``==`` is identity (a class without
+        ``__eq__``, unpickled twice) or cannot answer (a dataclass holding arrays)."""
+        attributes = hasattr(old, "__dict__") and hasattr(new, "__dict__")
+        if attributes and type(old).__eq__ is object.__eq__:
+            return self._attributes(old, new, path)
+        try:
+            equal = bool(old == new)
+        except Exception:  # e.g. an __eq__ that compares arrays inside: their == is elementwise
+            if attributes:
+                return self._attributes(old, new, path)
+            equal = repr(old) == repr(new)
+        return None if equal else Mismatch(path, old, new)
+
+    def _attributes(self, old: Any, new: Any, path: str) -> Mismatch | None:
+        a, b = vars(old), vars(new)
+        for key in _keys(a, b):
+            found = self.compare(a.get(key, MISSING), b.get(key, MISSING), f"{path}.{key}")
             if found is not None:
                 return found
         return None
-    if type(old) is not type(new) and not (_is_number(old) and _is_number(new)):
-        return (path, old, new)
-    try:
-        equal = bool(old == new)
-    except Exception:  # e.g. arrays whose == is elementwise: compare what they hold
-        equal = _plain(old) == _plain(new)
-    return None if equal else (path, old, new)
 
 
-def _plain(value: Any) -> Any:
-    tolist = getattr(value, "tolist", None)
-    return tolist() if callable(tolist) else repr(value)
+def _state_dict(value: Any) -> Any:
+    """A torch module's or optimizer's state_dict (their == is identity; their state is what was trained)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.nn.Module | torch.optim.Optimizer):
+        return value.state_dict()
+    return None
 
 
 def values_equal(old: Any, new: Any, rtol: float = 0.0, atol: float = 0.0) -> bool:
-    """``old`` and ``new`` are equal (within tolerances for floats, recursing into lists and dicts)."""
+    """``old`` and ``new`` are equal (within tolerances for numbers, recursing into containers and arrays)."""
     return first_mismatch(old, new, rtol, atol) is None
 
 
@@ -161,8 +237,7 @@ def compare_rows(
                 continue
             found = first_mismatch(a.get(column, MISSING), b.get(column, MISSING), rtol, atol)
             if found is not None:
-                path, x, y = found
-                return Difference("records", x, y, scope=scope, row=index, column=column, path=path)
+                return Difference.of("records", found, scope=scope, row=index, column=column)
     if len(old) != len(new):
         index = min(len(old), len(new))
         a = _strip(old[index]) if index < len(old) else MISSING
@@ -190,47 +265,43 @@ def compare_records(
 def compare_store(
     old: StoredTrial, new: StoredTrial, rtol: float = 0.0, atol: float = 0.0
 ) -> Difference | None:
-    """The first difference among stored values (``store.json`` keys and ``store/`` files), by name."""
+    """The first difference among stored values (``store.json`` keys and ``store/`` files), by name. Files with
+    the same bytes are equal without being loaded (a model's weights need not be unpickled to be the same)."""
     a, b = old.store, new.store
     for name in sorted(set(a) | set(b)):
         if name not in a or name not in b:
-            x = _load(old, name) if name in a else MISSING
-            y = _load(new, name) if name in b else MISSING
+            x = _load(old, name, _file_bytes(old, name)) if name in a else MISSING
+            y = _load(new, name, _file_bytes(new, name)) if name in b else MISSING
             return Difference("store", x, y, name=name)
-        x, y = _load(old, name), _load(new, name)
-        if isinstance(x, bytes) and isinstance(y, bytes) and name.lower().endswith(".pkl"):
-            if x == y:
-                continue  # identical pickles: no need to trust the objects' __eq__
-            x, y = _unpickle(x), _unpickle(y)
-        found = first_mismatch(_plain_array(x), _plain_array(y), rtol, atol)
+        x, y = _file_bytes(old, name), _file_bytes(new, name)
+        if x is not None and x == y:
+            continue
+        found = first_mismatch(_load(old, name, x), _load(new, name, y), rtol, atol)
         if found is not None:
-            path, p, q = found
-            return Difference("store", p, q, name=name, path=path)
+            return Difference.of("store", found, name=name)
     return None
 
 
-def _load(trial: StoredTrial, name: str) -> Any:
-    if name.lower().endswith(".pkl"):
-        # Compared as bytes first, unpickled only when they differ: objects often have no useful __eq__.
-        try:
-            return trial._io.read_bytes(trial._io.join(trial.path, "store", name))
-        except FileNotFoundError:
-            pass
-    return trial.store[name]
-
-
-def _unpickle(data: bytes) -> Any:
+def _file_bytes(trial: StoredTrial, name: str) -> bytes | None:
+    """The bytes of the stored file ``name``; None for a key of store.json."""
     try:
-        return pickle.loads(data)
-    except Exception:  # an object whose class is gone: the bytes are all there is to compare
-        return data
+        return trial._io.read_bytes(trial._io.join(trial.path, STORE_DIR, name))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
-def _plain_array(value: Any) -> Any:
-    # numpy arrays (.npy files) compare as nested lists, so tolerances and the difference's path work on them.
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
-        return value.tolist()
-    return value
+def _load(trial: StoredTrial, name: str, data: bytes | None) -> Any:
+    """The stored value ``name``, decoded from its file's bytes when they were read already (a model is not
+    downloaded twice), else through ``trial.store``."""
+    kind = kind_of(name)
+    if data is None or kind is None:
+        return trial.store[name]
+    try:
+        return decode(kind, name, data)
+    except Exception:
+        if kind == "pkl":
+            return data  # an object whose class is gone: its bytes are all there is to compare
+        raise
 
 
 def compare_trials(

@@ -42,7 +42,8 @@ def report_reproduce(config: Config, stored: StoredExecution, engine: Engine, pr
 
     option = config.option
     tw = _writer(config)
-    quiet = bool(option.json)
+    # -q as for a run: no header, a line only for each trial that did not reproduce, the final line unframed.
+    quiet = bool(option.json) or option.quiet > 0
     if not quiet:
         source = "the code in code.zip" if option.from_backup else "the current code"
         tolerance = f"rtol={option.rtol:g}, atol={option.atol:g}" if option.rtol or option.atol else "exact"
@@ -51,7 +52,7 @@ def report_reproduce(config: Config, stored: StoredExecution, engine: Engine, pr
         tw.line(f"re-running with {source}, comparing {tolerance}")
 
     def show(outcome: TrialReproduction) -> None:
-        if quiet:
+        if option.json or (quiet and outcome.ok):
             return
         tw.write(f"{outcome.node_id} ")
         tw.write(outcome.outcome, **{_OUTCOME_COLOURS[outcome.outcome]: True})
@@ -74,10 +75,13 @@ def report_reproduce(config: Config, stored: StoredExecution, engine: Engine, pr
     if option.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
-        if result.deselected:
+        if result.deselected and not quiet:
             tw.line(f"{plural(result.deselected, 'trial')} deselected by -k")
         marks = {"green": True} if result.ok else {"red": True}
-        tw.sep("=", result.summary(), bold=True, **marks)
+        if quiet:
+            tw.line(result.summary(), bold=True, **marks)
+        else:
+            tw.sep("=", result.summary(), bold=True, **marks)
     if not result.trials:
         if not option.json:
             tw.line(f"no trial of execution {stored.id} matches -k {option.keyword!r}")

@@ -29,6 +29,7 @@ from machinable.errors import StorageError
 from machinable.storage.attempts import ATTEMPTS_DIR
 from machinable.storage.encoding import dumpb
 from machinable.storage.layout import check_segment
+from machinable.storage.local_directory import local_files, put_files
 from machinable.storage.streams import parse_jsonl, records_file
 
 if TYPE_CHECKING:
@@ -91,8 +92,7 @@ def staged(tw: TrialWriter, rel: str) -> Iterator[str]:
     local = tempfile.mkdtemp(prefix=f"machinable-checkpoint-{tw.uid}-")
     try:
         yield local
-        for name in _local_files(local):
-            io.put_file(os.path.join(local, name), tw._prepare(f"{rel}/{name}"))
+        put_files(tw, local, rel, local_files(local))
     finally:
         shutil.rmtree(local, ignore_errors=True)
 
@@ -120,15 +120,6 @@ def fetched(tw: TrialWriter, rel: str) -> Iterator[str]:
         yield local
     finally:
         shutil.rmtree(local, ignore_errors=True)
-
-
-def _local_files(folder: str) -> list[str]:
-    out = []
-    for parent, _dirs, files in os.walk(folder):
-        rel = os.path.relpath(parent, folder)
-        for name in files:
-            out.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
-    return sorted(out)
 
 
 def load_checkpoint(tw: TrialWriter, rel: str) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:

@@ -1,7 +1,9 @@
 """JSON encoding for everything storage writes: configurations, status, records and stored values.
 
 Values a component records are often numpy scalars or arrays, paths or datetimes; they are converted to their
-natural JSON form instead of failing a long run at its first ``record.save()``.
+natural JSON form instead of failing a long run at its first ``record.save()``. A stored value (``store.json``, a
+``.json`` file) is kept whole instead: numpy scalars become numbers, but an array or tensor inside it is refused
+(:func:`dumps_stored`), since nested lists would lose its dtype silently.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def to_jsonable(value: Any) -> Any:
     # `tolist` covers numpy scalars and arrays and torch tensors without importing either.
     tolist = getattr(value, "tolist", None)
     if callable(tolist):
+        if getattr(_refusing, "arrays", False) and is_array(value):
+            raise ArrayFound(value)
         return tolist()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
@@ -64,6 +68,34 @@ def to_jsonable(value: Any) -> Any:
 # one integer comparison and only a write that lost something is examined (by as_text).
 _as_text_count = 0
 _lost = threading.local()
+
+
+_refusing = threading.local()
+
+
+class ArrayFound(Exception):
+    """An array or tensor in a value encoded by :func:`dumps_stored` (not a TypeError: :func:`dumps` retries those)."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(type(value).__qualname__)
+        self.value = value
+
+
+def is_array(value: Any) -> bool:
+    """An array or tensor with at least one dimension (numpy, torch, pandas ...); numpy scalars and 0-d arrays or
+    tensors have the shape ``()`` and are plain numbers to JSON."""
+    shape = getattr(value, "shape", None)
+    return isinstance(shape, tuple) and len(shape) > 0
+
+
+def dumps_stored(value: Any, *, pretty: bool = False) -> str:
+    """:func:`dumps` for a value kept with ``self.store``: ArrayFound for an array or tensor inside it, which JSON
+    would turn into nested lists that lose its dtype (records keep converting them: a row holds numbers)."""
+    _refusing.arrays = True
+    try:
+        return dumps(value, pretty=pretty)
+    finally:
+        _refusing.arrays = False
 
 
 def as_text_count() -> int:

@@ -202,7 +202,7 @@ class StoredTrial:
 
 @final
 class StoredExecution:
-    """One stored execution: its ``execution.json``, code backup and trials."""
+    """One stored execution: its ``execution.json``, code backup and trials, in ``.folder`` (``<id>-2`` ...)."""
 
     def __init__(self, storage: Storage, folder: str, info: dict[str, Any] | None = None) -> None:
         self.storage = storage
@@ -334,7 +334,8 @@ class StoredExecution:
         return len(self.trials)
 
     def __repr__(self) -> str:
-        return f"<StoredExecution {self.id} {self.name or ''} trials={len(self.trials)}>"
+        shown = [self.id, *([f"(folder {self.folder})"] if self.folder != self.id else []), self.name or ""]
+        return f"<StoredExecution {' '.join(filter(None, shown))} trials={len(self.trials)}>"
 
 
 @final
@@ -385,7 +386,7 @@ class Storage:
                 continue
             if info:
                 found.append(StoredExecution(self, execution_id, info))
-        found.sort(key=lambda e: (e.started or 0.0, e.id), reverse=True)
+        found.sort(key=lambda e: (e.started or 0.0, e.folder), reverse=True)
         return found
 
     def get(self, execution_id: str) -> StoredExecution:

@@ -336,7 +336,7 @@ class TrialWriter:
             raise self._exists(name)
         # Converted now, so a value the component mutates later is stored as it was.
         before = as_text_count()
-        keys[normal] = json.loads(dumps(value))
+        keys[normal] = json.loads(_store.to_json(normal, value))
         if as_text_count() != before:
             warn_as_text({normal: value}, self._as_text, "stored value")
         self._write(_store.STORE_JSON, dumpb(keys, pretty=True))

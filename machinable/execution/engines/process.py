@@ -14,38 +14,47 @@ process start). Workers are isolated from each other and from the controller:
 * SIGTERM to a worker preempts its trial (``preempted``), and the worker goes on; SIGTERM to the controller is
   forwarded to the running trials (``PREEMPT_GRACE`` seconds to save a checkpoint) and stops the execution.
 
-Workers are started with ``fork`` where the platform has it (Linux, macOS opt-in): they inherit the specs and
-every component, including ones defined in ``__main__`` or inside functions, without pickling. Elsewhere (or
-with ``start_method='spawn'``) specs are pickled: components must be importable by name or defined at the top of
-a ``__main__`` guarded by ``if __name__ == "__main__":``.
+Workers are forked while the controller runs no native thread pool, and started from a fork server once it does
+(an OpenMP pool that ran in the controller deadlocks forked workers): ``start_method.py``. ``start_method='fork'``,
+``'forkserver'`` or ``'spawn'`` choose one. Workers not forked get their specs pickled: their components must be
+importable by name or defined at the top of a ``__main__`` file guarded by ``if __name__ == "__main__":``.
+
+Each trial gets a share of the machine (``placement.py``): a thread budget of the CPUs over the workers (or its
+``resources`` CPUs) unless the user set ``OMP_NUM_THREADS`` & co., and, when it asks for GPUs
+(``resources={'gpu': 1}``), its own devices out of ``gpus`` (default: the controller's ``CUDA_VISIBLE_DEVICES``,
+else what ``nvidia-smi -L`` lists); a trial waits until enough devices are free, and others see none. A worker's
+CUDA devices cannot change once CUDA started in it, so a worker whose next trial needs other devices is replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from machinable.errors import TrialPreempted, UsageError
 from machinable.execution.engines import crash_files
+from machinable.execution.engines import start_method as start_method_of
 from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
+from machinable.execution.engines.process_worker import Surroundings, worker_main
 from machinable.execution.engines.worker import (
     INTERRUPT_SIGNAL,
     WorkerContext,
-    close_environment,
     death_cause,
-    held_signals,
     keep_unreported,
     lost_result,
-    progress_sender,
-    run,
     timeout_error,
+)
+from machinable.execution.placement import (
+    Placement,
+    Shares,
+    machine_cpus,
+    user_threads,
+    visible_gpus,
 )
 from machinable.hookspec import hookimpl
 from machinable.trials import TrialResult, TrialSpec
@@ -70,22 +79,21 @@ class ProcessEngine(Engine):
 
     name = "process"
 
-    def __init__(self, workers: int | None = None, start_method: str | None = None, kill_grace: float = 1.0):
+    def __init__(
+        self,
+        workers: int | None = None,
+        start_method: str | None = None,
+        kill_grace: float = 1.0,
+        gpus: int | str | list[Any] | None = None,
+    ):
         check_workers("process", workers)
-        import multiprocessing
-
-        methods = multiprocessing.get_all_start_methods()
-        if start_method is None:
-            start_method = "fork" if "fork" in methods else "spawn"
-        elif start_method not in methods:
-            raise UsageError(
-                f"engine 'process': start_method '{start_method}' is not available here; use one of {', '.join(methods)}"
-            )
         if not isinstance(kill_grace, int | float) or kill_grace < 0:
             raise UsageError(f"engine 'process': kill_grace must be a number of seconds, not {kill_grace!r}")
-        self.workers = workers or os.cpu_count() or 1
-        self.start_method = start_method
+        self.workers = workers or machine_cpus()
+        self.start_method = start_method_of.check(start_method)
         self.kill_grace = float(kill_grace)
+        self.gpus = gpus
+        visible_gpus(gpus)  # checked now, counted when a trial asks for GPUs
 
     def describe(self) -> str:
         return f"process:{self.workers}"
@@ -108,6 +116,7 @@ class _Slot:
     spec: TrialSpec | None = None
     started: float = 0.0
     deadline: float | None = None  # when the worker is killed if the trial has not stopped
+    devices: tuple[str, ...] | None = None  # the GPUs this worker's trials see (fixed once CUDA started)
 
     @property
     def busy(self) -> bool:
@@ -119,10 +128,10 @@ class _Pool:
         self.engine = engine
         self.specs = specs
         self.context = context
-        import multiprocessing
-
-        self.mp = multiprocessing.get_context(engine.start_method)
-        self.inherit = engine.start_method == "fork"  # forked workers already hold every spec
+        self.method = start_method_of.choose(engine.start_method, specs)
+        self.mp = start_method_of.context(self.method)
+        self.inherit = self.method == "fork"  # forked workers already hold every spec
+        self.shares = Shares(specs, min(engine.workers, len(specs)), engine.gpus, user_threads())
         self.worker_context = WorkerContext.of(context)
         self.slots: list[_Slot] = []
         self.late: list[TrialResult] = []  # results of the trials a Ctrl-C ended, not yet reported
@@ -137,11 +146,15 @@ class _Pool:
                 self.slots.append(self._start())
             while True:
                 for i, slot in enumerate(self.slots):
-                    if not slot.busy and pending:
-                        if not slot.process.is_alive():  # died while idle (killed from outside)
-                            self._retire(slot)
-                            slot = self.slots[i] = self._start()
-                        self._assign(slot, pending.popleft())
+                    picked = self.shares.pick(pending, slot.devices) if not slot.busy else None
+                    if picked is None:
+                        continue
+                    index, devices = picked
+                    # died while idle (killed from outside), or its CUDA may hold other devices
+                    if not slot.process.is_alive() or slot.devices not in (None, devices):
+                        self._retire(slot)
+                        slot = self.slots[i] = self._start()
+                    self._assign(slot, index, devices)
                 busy = [s for s in self.slots if s.busy]
                 if not busy:
                     return
@@ -170,20 +183,27 @@ class _Pool:
             for result in [*self.late, *self._shutdown()]:
                 keep_unreported(result, self.context)
 
-    def _assign(self, slot: _Slot, index: int) -> None:
+    def _assign(self, slot: _Slot, index: int, devices: tuple[str, ...] | None) -> None:
         spec = self.specs[index]
-        slot.spec, slot.started = spec, time.time()
+        slot.spec, slot.started, slot.devices = spec, time.time(), devices
         slot.deadline = slot.started + spec.timeout + self.engine.kill_grace if spec.timeout else None
+        placement = Placement(self.shares.threads(spec), devices)
         try:
-            slot.conn.send(index if self.inherit else spec)
+            slot.conn.send((index if self.inherit else spec, placement))
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the worker is dead: its sentinel reports it as the trial's crash
-        except Exception as exc:  # the spec cannot be pickled for a spawned worker
-            slot.spec = slot.deadline = None
+        except Exception as exc:  # the spec cannot be pickled for a worker that was not forked
+            self._free(slot)
             raise UsageError(
-                f"trial {spec.node_id} cannot be sent to a '{self.engine.start_method}' worker process: "
+                f"trial {spec.node_id} cannot be sent to a '{self.method}' worker process: "
                 f"{type(exc).__name__}: {exc}; define the component at module level (or use start_method='fork')"
             ) from None
+
+    def _free(self, slot: _Slot) -> None:
+        """The slot's trial ended: its GPUs are free for the next trial."""
+        if slot.spec is not None:
+            self.shares.give_back(slot.devices)
+        slot.spec = slot.deadline = None
 
     def _collect(self, slot: _Slot) -> TrialResult | None:
         """The result the worker sent, None while its trial runs on (it sent progress rows, handed on here), or
@@ -204,7 +224,7 @@ class _Pool:
                 if self.context.progress is not None:
                     self.context.progress(message[1], message[2])
                 continue
-            slot.spec = slot.deadline = None
+            self._free(slot)
             return message
         slot.process.join(1.0)
         error = death_cause(slot.process.exitcode) + crash_files.fatal_traceback(slot.crash_file)
@@ -227,7 +247,7 @@ class _Pool:
         # them, so that its sends fail (and it stops) when the controller dies instead of blocking forever.
         inherited = [ours, *(s.conn for s in self.slots)] if self.inherit else []
         process = self.mp.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(
                 theirs,
                 self.specs if self.inherit else (),
@@ -235,16 +255,19 @@ class _Pool:
                 crash_file,
                 self.context.progress is not None,
                 inherited,
+                None if self.inherit else Surroundings(),
+                self.engine.kill_grace,
             ),
             name="machinable-worker",
             daemon=False,  # trials may start processes of their own (data loaders): daemons may not
         )
         try:
-            process.start()
+            with start_method_of.starting(self.method, self.specs):
+                process.start()
         except Exception as exc:
             crash_files.remove(crash_file)
             raise UsageError(
-                f"engine 'process' cannot start a '{self.engine.start_method}' worker: {type(exc).__name__}: {exc}"
+                f"engine 'process' cannot start a '{self.method}' worker: {type(exc).__name__}: {exc}"
             ) from None
         theirs.close()
         return _Slot(process, ours, crash_file)
@@ -256,7 +279,7 @@ class _Pool:
         self.slots[i] = _Slot(_Dead(), slot.conn, "")
 
     def _retire(self, slot: _Slot) -> None:
-        slot.spec = slot.deadline = None
+        self._free(slot)
         with contextlib.suppress(OSError):
             slot.conn.close()
         if slot.process.is_alive():
@@ -350,95 +373,6 @@ class _Dead:
 
     def kill(self) -> None:
         pass
-
-
-# -- the worker process ------------------------------------------------------------------------------------------
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _worker_main(
-    conn: Connection,
-    specs: list[TrialSpec],
-    context: WorkerContext,
-    crash_file: str,
-    progress: bool = False,
-    inherited: Iterable[Connection] = (),
-) -> None:
-    """Receive spec indexes (fork) or specs (spawn), run them, send results back (and, with ``progress``,
-    the running trial's record rows, throttled); ``None`` means stop. ``inherited``: the controller's
-    connection ends a forked worker holds (closed here: only the controller may keep them open)."""
-    import faulthandler
-
-    for other in inherited:
-        with contextlib.suppress(OSError):
-            other.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's: it interrupts us itself
-    signal.signal(INTERRUPT_SIGNAL, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)  # while idle; a running trial is preempted by it instead
-    _die_with_parent(crash_file)
-    crash_log = open(crash_file, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-    faulthandler.disable()
-    for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL"):  # no inherited crash handlers (Ray's)
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
-    faulthandler.enable(crash_log, all_threads=False)
-    send_progress = progress_sender(conn) if progress else None
-    try:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                return  # the controller is gone
-            if message is None:
-                return
-            spec = specs[message] if isinstance(message, int) else message
-            try:
-                result = run(spec, context, send_progress)
-            except TrialPreempted as exc:  # SIGTERM from outside: this trial ends, and the worker goes on
-                result = exc.result  # type: ignore[attr-defined]
-            except KeyboardInterrupt as exc:
-                _send(conn, exc.result)  # type: ignore[attr-defined]
-                return
-            _send(conn, result)
-    except KeyboardInterrupt:
-        return
-    finally:
-        try:
-            close_environment()
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            # Not dying of a signal, there is nothing in it for the controller to read; and a controller that
-            # was killed (one way to get here) would never remove it.
-            crash_files.remove(crash_file)
-
-
-def _die_with_parent(crash_file: str) -> None:
-    """Stop when the controller dies, even by SIGKILL: forked siblings hold its pipe ends, so no EOF comes."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the controller died before the request above took effect
-        crash_files.remove(crash_file)
-        os._exit(0)
-
-
-def _send(conn: Connection, result: TrialResult) -> None:
-    try:
-        with held_signals():
-            conn.send(result)
-    except (BrokenPipeError, ConnectionResetError):
-        raise KeyboardInterrupt from None  # the controller is gone
-    except Exception:  # a record value that cannot be pickled: send the rows as they were stored (JSON)
-        import json
-
-        from machinable.storage.encoding import dumps
-
-        result.records = json.loads(dumps(result.records))
-        conn.send(result)
 
 
 @hookimpl

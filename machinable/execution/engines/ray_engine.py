@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from machinable.errors import TrialPreempted, UsageError
-from machinable.execution.engines import ray_fate
+from machinable.execution.engines import ray_fate, ray_resources
 from machinable.execution.engines.base import Engine, RunContext, StopExecution, check_workers
 from machinable.execution.engines.ray_progress import POLL, Channel, sender
 from machinable.execution.engines.worker import (
@@ -40,20 +40,11 @@ from machinable.execution.engines.worker import (
     run,
     timeout_error,
 )
+from machinable.execution.placement import Placement, thread_budget
 from machinable.hookspec import hookimpl
 from machinable.trials import TrialResult, TrialSpec
 
 INTERRUPT_GRACE = 2.0
-# ray.remote / .options() arguments a trial's ``resources`` may set; any other key is a custom resource.
-TASK_OPTIONS = (
-    "num_cpus",
-    "num_gpus",
-    "memory",
-    "resources",
-    "accelerator_type",
-    "scheduling_strategy",
-    "runtime_env",
-)
 # What the raylet tells the driver when a worker dies; we report such trials as crashed ourselves.
 _DEATH_NOTICE = "A worker died or was killed while executing a task"
 
@@ -110,7 +101,7 @@ class RayEngine(Engine):
             **self.init,
         )
         remote = _remote(ray)
-        options = [task_options(s) for s in specs]
+        options = [ray_resources.task_options(s) for s in specs]
         for spec, opts in zip(specs, options, strict=True):
             try:
                 remote.options(**opts)
@@ -131,7 +122,7 @@ class RayEngine(Engine):
         worker_context = WorkerContext.of(context)
         channel = Channel.open(ray, context.progress)  # running trials' rows, if a plugin wants them
         handle = channel.handle if channel is not None else None
-        totals = _totals(ray)
+        totals = ray_resources.totals(ray)
         used: dict[str, float] = {}
         pending = deque(range(len(specs)))
         flights: dict[Any, _Flight] = {}
@@ -139,25 +130,25 @@ class RayEngine(Engine):
             while pending or flights:
                 while pending and (self.workers is None or len(flights) < self.workers):
                     i = pending[0]
-                    need = demand(options[i])
-                    if not _fits(need, totals):
-                        totals = _totals(ray)  # the cluster may have grown
-                        if not _fits(need, totals):
+                    need = ray_resources.demand(options[i])
+                    if not ray_resources.fits(need, totals):
+                        totals = ray_resources.totals(ray)  # the cluster may have grown
+                        if not ray_resources.fits(need, totals):
                             pending.popleft()
-                            error = f"cannot be scheduled: it needs {need} and the Ray cluster has {_shown(totals)}"
+                            error = f"cannot be scheduled: it needs {need} and the Ray cluster has {ray_resources.shown(totals)}"
                             yield lost_result(specs[i], context, "failed", error, None)
                             continue
-                    if flights and not _fits(need, _free(totals, used)):
+                    if flights and not ray_resources.fits(need, ray_resources.free(totals, used)):
                         break
                     pending.popleft()
                     spec = specs[i]
                     ref = remote.options(name=f"machinable {spec.node_id}", **options[i]).remote(
-                        spec, worker_context, handle
+                        spec, worker_context, handle, thread_budget(options[i]["num_cpus"])
                     )
                     started = time.time()
                     deadline = started + spec.timeout + self.kill_grace if spec.timeout else None
                     flights[ref] = _Flight(spec, need, started, deadline)
-                    _add(used, need, 1)
+                    ray_resources.add(used, need, 1)
                 if flights:
                     yield from _finished(ray, flights, used, context, channel)
                     yield from _expired(ray, flights, used, context)
@@ -204,7 +195,7 @@ def _finished(
             channel.drain()
     for ref in ready:
         flight = flights.pop(ref)
-        _add(used, flight.need, -1)
+        ray_resources.add(used, flight.need, -1)
         yield _result(ray, ref, flight, context)
 
 
@@ -218,7 +209,7 @@ def _expired(
         if flight.deadline is not None and now >= flight.deadline:
             ray.cancel(ref, force=True)
             del flights[ref]
-            _add(used, flight.need, -1)
+            ray_resources.add(used, flight.need, -1)
             error = timeout_error(flight.spec.timeout or 0)
             yield lost_result(flight.spec, context, "failed", error, flight.started)
 
@@ -235,10 +226,15 @@ def _report_stopped(ray: Any, flights: dict[Any, _Flight], context: RunContext) 
             keep_unreported(result, context)
 
 
-def _run_trial_task(spec: TrialSpec, context: WorkerContext, channel: Any = None) -> TrialResult:
+def _run_trial_task(
+    spec: TrialSpec, context: WorkerContext, channel: Any = None, placement: Placement | None = None
+) -> TrialResult:
     """The Ray task: one trial in a Ray worker (which keeps its environment for the execution's next trials);
     its record rows go to the progress ``channel`` if there is one. SIGTERM to the worker preempts the trial
-    (instead of Ray's exit): its result says so, and the worker goes on."""
+    (instead of Ray's exit): its result says so, and the worker goes on. ``placement``: its thread budget, also
+    for pools that a reused worker loaded before (Ray only sets the variables)."""
+    if placement is not None:
+        placement.apply()
     try:
         return run(spec, context, sender(channel) if channel is not None else None)
     except TrialPreempted as exc:
@@ -345,54 +341,6 @@ def _quiet_worker_deaths(ray: Any) -> None:
 
     print_to_stdstream.__machinable__ = True  # type: ignore[attr-defined]
     ray_worker.print_to_stdstream = print_to_stdstream
-
-
-def task_options(spec: TrialSpec) -> dict[str, Any]:
-    """``.options()`` of the trial's Ray task from its ``resources``."""
-    options: dict[str, Any] = {"num_cpus": 1}
-    custom: dict[str, Any] = {}
-    for key, value in (spec.resources or {}).items():
-        if key in TASK_OPTIONS:
-            options[key] = value
-        elif key in ("CPU", "GPU"):
-            options["num_" + key.lower() + "s"] = value
-        else:
-            custom[key] = value
-    if custom:
-        options["resources"] = {**(options.get("resources") or {}), **custom}
-    return options
-
-
-def demand(options: Mapping[str, Any]) -> dict[str, float]:
-    """What a task takes from the cluster while it runs, in ``ray.cluster_resources()`` names."""
-    need: dict[str, Any] = {
-        "CPU": options.get("num_cpus", 1),
-        "GPU": options.get("num_gpus", 0),
-        "memory": options.get("memory", 0),
-        **(options.get("resources") or {}),
-    }
-    return {key: float(value) for key, value in need.items() if value}
-
-
-def _totals(ray: Any) -> dict[str, float]:
-    return {k: float(v) for k, v in ray.cluster_resources().items()}
-
-
-def _free(totals: Mapping[str, float], used: Mapping[str, float]) -> dict[str, float]:
-    return {k: v - used.get(k, 0.0) for k, v in totals.items()}
-
-
-def _fits(need: Mapping[str, float], free: Mapping[str, float]) -> bool:
-    return all(free.get(k, 0.0) + 1e-9 >= v for k, v in need.items())
-
-
-def _add(used: dict[str, float], need: Mapping[str, float], sign: int) -> None:
-    for k, v in need.items():
-        used[k] = used.get(k, 0.0) + sign * v
-
-
-def _shown(totals: Mapping[str, float]) -> dict[str, float]:
-    return {k: v for k, v in totals.items() if not k.startswith(("node:", "object_store_memory"))}
 
 
 def _result(ray: Any, ref: Any, flight: _Flight, context: RunContext) -> TrialResult:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from machinable.errors import UsageError, did_you_mean
+from machinable.execution.placement import cpus_of, gpus_of
 
 if TYPE_CHECKING:
     from machinable.trials import TrialSpec
@@ -139,8 +140,8 @@ def shape_of(spec: TrialSpec, options: SlurmOptions) -> Shape:
     """A trial's array resources: its ``resources`` (Ray's names: num_cpus, num_gpus, memory in bytes) over the
     engine's defaults."""
     resources = spec.resources or {}
-    cpus = resources.get("num_cpus", resources.get("CPU", options.cpus_per_task))
-    gpus = resources.get("num_gpus", resources.get("GPU", resources.get("gpu", options.gpus)))
+    cpus = cpus_of(resources) or options.cpus_per_task
+    gpus = gpus_of(resources) or options.gpus
     memory = resources.get("memory")
     mem = f"{max(1, int(memory) // 2**20)}M" if isinstance(memory, int | float) and memory else options.mem
     if isinstance(cpus, float) and cpus.is_integer():

@@ -8,6 +8,7 @@ component saves a checkpoint) and stops the worker from taking another; Ctrl-C f
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -17,6 +18,7 @@ from typing import Any
 from machinable.errors import TrialPreempted
 from machinable.execution.engines.slurm.batches import SLURM_JSON, Batch, read_batch, where
 from machinable.execution.engines.worker import WorkerContext, environment, gather_fixtures, run
+from machinable.execution.placement import machine_cpus, thread_budget
 from machinable.storage import Storage, StoredExecution, open_storage, stored_specs
 from machinable.storage.claims import TrialClaims
 from machinable.storage.encoding import dumpb
@@ -39,6 +41,9 @@ def work(target: Any, folder: str, batch_name: str) -> int:
     claims = TrialClaims(location, folder, stale_after=float("inf"))
     previous = signal.signal(warning, _stop) if warning is not None else None
     io = location.backend()
+    budget = thread_budget(int(os.environ.get("SLURM_CPUS_PER_TASK") or machine_cpus()))  # the task's CPUs
+    if budget is not None:
+        budget.apply()
     try:
         for spec in specs:
             if _stopping:
