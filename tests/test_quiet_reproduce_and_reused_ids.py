@@ -75,6 +75,7 @@ def test_reproduce_takes_the_reporting_options_of_a_run(project, capsys):
 def test_executions_of_one_id_are_told_apart_by_their_folder(project, capsys):
     runs = [ml.execute("count", storage="results", seed=42, echo=False) for _ in range(3)]
     assert [run.folder for run in runs] == ["8gWVkz", "8gWVkz-2", "8gWVkz-3"]
+    assert [run.stored().folder for run in runs] == ["8gWVkz", "8gWVkz-2", "8gWVkz-3"]  # each its own run
     storage = ml.Storage("results")
     stored = storage.executions()
     assert [(s.id, s.folder) for s in stored] == [("8gWVkz", f) for f in ("8gWVkz-3", "8gWVkz-2", "8gWVkz")]

@@ -61,9 +61,11 @@ class Execution:
 
     def stored(self) -> Any:
         """This execution as stored (``ml.Storage(...).get(...)``): results, records, ``to_pandas()``."""
-        from machinable.storage import Storage
+        from machinable.storage import Storage, StoredExecution
 
-        return Storage(self.location).get(self.folder or self.id)
+        storage = Storage(self.location)
+        # Its own folder: get(ID) is the latest run of that id, which a later run with the same seed may be.
+        return StoredExecution(storage, self.folder) if self.folder else storage.get(self.id)
 
     def to_records(
         self, k: str | None = None, status: Any = None, histories: bool = False
