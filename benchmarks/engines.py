@@ -32,7 +32,7 @@ PROJECT = {
               seconds: 1.0
           - noop:
           - train:
-              steps: 1500
+              steps: 4000
     """,
     "burn.py": """
         import time

@@ -402,14 +402,14 @@ def _pooled(runs: int, tmp: Path) -> Figure:
     unbudgeted, first = median([p["unbudgeted"] for p in pooled]), median([p["first"] for p in pooled])
     return Figure(
         "process-pooled-speedup",
-        "process engine speed-up, 4 torch trials (OpenMP), 2 at a time",
+        "process engine speed-up, 4 x 2 s torch (OpenMP), 2 at a time",
         local / ours,
         "x",
         ">= 1.8x",
         local / ours >= 1.8,
         [p["local"] / p["process"] for p in pooled],
         f"local {local:.2f} s, process:2 {ours:.2f} s; without a thread budget {unbudgeted:.2f} s "
-        f"({local / unbudgeted:.2f}x); first run {first:.2f} s (the fork server imports torch)",
+        f"({local / unbudgeted:.2f}x); first process run {first:.2f} s (the fork server imports torch)",
     )
 
 

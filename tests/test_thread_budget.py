@@ -25,12 +25,14 @@ needs_two_cpus = pytest.mark.skipif(CPUS < 2, reason="a thread budget below the 
 
 KMEANS = """
 import os
+import sys
 
 import machinable as ml
 
 
 class Kmeans(ml.Component):
     def on_execute(self):
+        preloaded = "sklearn.cluster" in sys.modules  # imported by the controller's local run
         import numpy as np
         from sklearn.cluster import KMeans
         from threadpoolctl import threadpool_info
@@ -38,7 +40,8 @@ class Kmeans(ml.Component):
         data = np.random.RandomState(0).rand(3000, 8)
         KMeans(4, n_init=1, random_state=0).fit(data)
         pools = {pool["internal_api"]: pool["num_threads"] for pool in threadpool_info()}
-        self.record.update(openmp=pools.get("openmp"), blas=pools.get("openblas"), omp=os.environ.get("OMP_NUM_THREADS"))
+        self.record.update(openmp=pools.get("openmp"), blas=pools.get("openblas"))
+        self.record.update(omp=os.environ.get("OMP_NUM_THREADS"), preloaded=preloaded)
         self.record.save()
 """
 
@@ -94,6 +97,8 @@ def test_workers_do_not_hang_after_the_controller_ran_an_openmp_pool(tmp_path: P
     trials = _run(tmp_path, {"type": "process", "workers": 1})
     assert [t["status"] for t in trials] == ["passed", "passed"], trials
     assert {t["openmp"] for t in trials} == {CPUS}
+    # from the fork server, which imported the libraries' modules the controller had: not once per worker
+    assert all(t["preloaded"] for t in trials)
 
 
 @pytest.mark.slow

@@ -29,10 +29,15 @@ if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
 
 AUTO = "auto"
-# Imported once by the fork server, so that the workers it forks start with them; with the libraries of
+# Imported once by the fork server, so that the workers it forks start with them; preload.py adds the modules of
 # _LIBRARIES the controller imported (importing them starts no pool).
-_PRELOAD = ["machinable.execution.engines.process_worker", "machinable.execution.protocol"]
+_PRELOAD = [
+    "machinable.execution.engines.process_worker",
+    "machinable.execution.protocol",
+    "machinable.execution.engines.preload",
+]
 _LIBRARIES = ("numpy", "scipy", "sklearn", "torch", "pandas")
+VARIABLE = "MACHINABLE_PRELOAD"  # their names, for preload.py
 _OPENMP = ("libgomp", "libomp", "libiomp")
 
 
@@ -115,7 +120,7 @@ def context(method: str) -> BaseContext:
 
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(_PRELOAD + [name for name in _LIBRARIES if name in sys.modules])
+        ctx.set_forkserver_preload(_PRELOAD)
     return ctx
 
 
@@ -128,12 +133,26 @@ def starting(method: str, specs: Iterable[TrialSpec]) -> Iterator[None]:
     """Around starting a worker: one that is not forked would run the user's script again (multiprocessing
     imports ``__main__``'s file in it, and a script without an ``if __name__ == "__main__":`` guard would start
     another execution); it gets no ``__main__`` unless a component comes from there."""
-    if method == "fork" or any(_in_main(spec) for spec in specs):
+    if method == "fork":
         yield
         return
     main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
+    if not any(_in_main(spec) for spec in specs):
+        sys.modules["__main__"] = types.ModuleType("__main__")
+    # Read by preload.py if this start starts the fork server (its environment is this process's now).
+    os.environ[VARIABLE] = ",".join(_imported_libraries())
     try:
         yield
     finally:
         sys.modules["__main__"] = main
+        del os.environ[VARIABLE]
+
+
+def _imported_libraries() -> list[str]:
+    """The controller's modules of _LIBRARIES, in the order they were imported (plain ones: compiled parts are
+    imported by their packages)."""
+    return [
+        name
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in _LIBRARIES and str(getattr(module, "__file__", "")).endswith(".py")
+    ]
