@@ -104,7 +104,7 @@ def test_slurm_gives_the_same_trials_seeds_configs_and_records_as_local(project,
         seed=42,
         project=project,
         storage=tmp_path / "slurm",
-        engine={"type": "slurm", "max_parallel": 2},
+        engine={"type": "slurm", "max_parallel": 2, "cpus_per_task": 1},
         echo=False,
     )
     on_local = ml.execute(task, seed=42, project=project, storage=tmp_path / "local", echo=False)
@@ -127,6 +127,7 @@ def test_slurm_gives_the_same_trials_seeds_configs_and_records_as_local(project,
         assert where["job_id"] and where["node"] == os.uname().nodename.split(".")[0]
         assert where["array_task_id"] in ("0", "1")
         assert where["gpus"] == []
+        assert trial.status_info["placement"]["threads"] == 1  # the array task's CPUs, unless the user set them
     jobs = stored.info["slurm"]
     assert len(jobs) == 1 and jobs[0]["job_id"].isdigit()
 

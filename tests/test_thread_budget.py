@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import clean_env, write_project
 
+import machinable as ml
 from machinable.execution.placement import THREAD_VARIABLES, machine_cpus
 
 pytest.importorskip("sklearn", reason="scikit-learn (its bundled libgomp) is installed with the test extras")
@@ -218,3 +219,38 @@ def test_the_start_method_is_fork_until_an_openmp_pool_runs() -> None:
     if CPUS >= 2:
         assert (first, second) == ("fork", "forkserver True")
     assert start_method.choose("spawn", []) == "spawn"
+
+
+POOLS = """
+import os
+
+import machinable as ml
+
+
+class Pools(ml.Component):
+    def on_execute(self):
+        import numpy  # noqa: F401 - its OpenBLAS pool, loaded now or by an earlier trial of this Ray worker
+        from threadpoolctl import threadpool_info
+
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["internal_api"] == "openblas"]
+        self.record.update(blas=blas[0], omp=os.environ.get("OMP_NUM_THREADS"))
+        self.record.save()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_ray_trials_get_their_cpus_as_threads_also_in_pools_loaded_before(
+    make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project("components:\n  - pools\n", {"pools.py": POOLS})
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    task = ml.Task().component("pools").component("pools", resources={"cpus": 2}).repeat(2)
+    execution = ml.execute(task, project=root, storage=str(tmp_path / "results"), engine="ray", echo=False)
+    stored = ml.Storage(str(tmp_path / "results")).get(execution.id).trials
+    assert [t.status for t in stored] == ["passed"] * 4
+    seen = [
+        (t.records[-1]["blas"], t.records[-1]["omp"], t.status_info["placement"]["threads"]) for t in stored
+    ]
+    assert sorted(seen) == [(1, "1", 1), (1, "1", 1), (2, "2", 2), (2, "2", 2)]
