@@ -96,7 +96,7 @@ def wait_for(condition, what: str, controller: subprocess.Popen | None = None, s
 
 
 def trial_pids(tmp_path: Path, count: int) -> list[int]:
-    marks = sorted((tmp_path / "marks").glob("pid-*"))
+    marks = sorted(p for p in (tmp_path / "marks").glob("pid-*") if p.suffix != ".tmp")  # written whole
     return [int(p.read_text()) for p in marks] if len(marks) >= count else []
 
 
