@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
-from machinable.replay.numeric import Mismatch, compare_arrays, is_array, is_number, numbers_equal, show
+from machinable.replay.numeric import (
+    Mismatch,
+    compare_arrays,
+    is_number,
+    is_numpy_or_torch,
+    numbers_equal,
+    show,
+)
 from machinable.storage import TIMESTAMP_COLUMNS
 from machinable.storage.store import STORE_DIR, decode, kind_of
 
@@ -120,7 +127,7 @@ def _short(value: Any, limit: int = 80) -> str:
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if is_array(value):
+    if is_numpy_or_torch(value):
         return value.item() if value.ndim == 0 else show(value)
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
@@ -147,7 +154,7 @@ class _Walk:
     def compare(self, old: Any, new: Any, path: str) -> Mismatch | None:
         if is_number(old) and is_number(new):
             return None if numbers_equal(old, new, self.rtol, self.atol) else Mismatch(path, old, new)
-        if is_array(old) and is_array(new):
+        if is_numpy_or_torch(old) and is_numpy_or_torch(new):
             return compare_arrays(old, new, self.rtol, self.atol, path, self.compare)
         pair = (id(old), id(new))
         if pair in self.active:

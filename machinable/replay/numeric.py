@@ -50,7 +50,7 @@ def numbers_equal(old: float, new: float, rtol: float, atol: float) -> bool:
     return math.isclose(old, new, rel_tol=rtol, abs_tol=atol)
 
 
-def is_array(value: Any) -> bool:
+def is_numpy_or_torch(value: Any) -> bool:
     """A numpy array or scalar (``numpy.float32(0.5)``), or a torch tensor."""
     numpy = sys.modules.get("numpy")
     return (numpy is not None and isinstance(value, numpy.ndarray | numpy.generic)) or _is_tensor(value)
@@ -68,7 +68,7 @@ def _shape(value: Any) -> tuple[int, ...]:
 def show(value: Any) -> str:
     """An array as ``ndarray(float32, shape (3, 4))`` (never its elements: a print would be truncated), a
     numpy scalar as its shortest text (``0.123456``), anything else as its repr."""
-    if not is_array(value):
+    if not is_numpy_or_torch(value):
         return repr(value)
     if not _is_tensor(value) and value.ndim == 0:
         return str(value)
