@@ -127,7 +127,8 @@ def test_slurm_gives_the_same_trials_seeds_configs_and_records_as_local(project,
         assert where["job_id"] and where["node"] == os.uname().nodename.split(".")[0]
         assert where["array_task_id"] in ("0", "1")
         assert where["gpus"] == []
-        assert trial.status_info["placement"]["threads"] == 1  # the array task's CPUs, unless the user set them
+        # the array task's CPUs are its thread budget (unless the user set OMP_NUM_THREADS & co.)
+        assert trial.status_info["placement"]["threads"] == 1
     jobs = stored.info["slurm"]
     assert len(jobs) == 1 and jobs[0]["job_id"].isdigit()
 
