@@ -77,10 +77,20 @@ def _limit_loaded_pools(threads: int) -> None:
     _limited = (threads, loaded)
 
 
-def user_threads(environ: Mapping[str, str] | None = None) -> bool:
+def user_threads() -> bool:
     """Whether the user chose thread counts themselves (then machinable sets none)."""
-    environ = os.environ if environ is None else environ
-    return any(name in environ for name in THREAD_VARIABLES)
+    return any(name in os.environ for name in THREAD_VARIABLES)
+
+
+def _threads(cpus: float) -> int:
+    """The thread budget of ``cpus`` CPUs: a fraction of one still runs a thread."""
+    return max(1, math.ceil(cpus))
+
+
+def _devices(items: str | Sequence[Any]) -> tuple[str, ...]:
+    """Device ids from ``'0,2'`` (``CUDA_VISIBLE_DEVICES``) or a list: blanks left out."""
+    parts = items.split(",") if isinstance(items, str) else items
+    return tuple(str(d).strip() for d in parts if str(d).strip())
 
 
 def observed() -> dict[str, Any]:
@@ -90,7 +100,7 @@ def observed() -> dict[str, Any]:
     if threads.isdigit():
         seen["threads"] = int(threads)
     if GPU_VARIABLE in os.environ:
-        seen["gpus"] = [d for d in os.environ[GPU_VARIABLE].split(",") if d.strip()]
+        seen["gpus"] = list(_devices(os.environ[GPU_VARIABLE]))
     return seen
 
 
@@ -136,10 +146,9 @@ def visible_gpus(option: Any = None) -> tuple[str, ...]:
             if option < 0:
                 raise UsageError(f"engine 'process': gpus must be a count >= 0, not {option}")
             return tuple(str(i) for i in range(option))
-        items = option.split(",") if isinstance(option, str) else option
-        return tuple(str(d).strip() for d in items if str(d).strip())
+        return _devices(option)
     if GPU_VARIABLE in os.environ:
-        return tuple(d.strip() for d in os.environ[GPU_VARIABLE].split(",") if d.strip())
+        return _devices(os.environ[GPU_VARIABLE])
     return _nvidia_smi_devices()
 
 
@@ -195,9 +204,9 @@ class Shares:
     """How the ``process`` engine splits one machine between the trials of a run: each trial's thread budget
     and, for trials that ask for GPUs, devices of their own."""
 
-    def __init__(self, specs: Sequence[TrialSpec], workers: int, gpus: Any, user_set: bool) -> None:
+    def __init__(self, specs: Sequence[TrialSpec], workers: int, gpus: Any) -> None:
         # The user's own thread variables win: then machinable sets none.
-        self.per_worker = None if user_set else max(1, machine_cpus() // max(1, workers))
+        self.per_worker = None if user_threads() else max(1, machine_cpus() // max(1, workers))
         self.needs = [_whole_gpus(spec) for spec in specs]
         self.slots: GpuSlots | None = None
         if any(self.needs) or gpus is not None:
@@ -219,7 +228,7 @@ class Shares:
             return self.per_worker
         if isinstance(cpus, bool) or not isinstance(cpus, int | float) or cpus <= 0:
             raise UsageError(f"trial {spec.node_id}: resources CPUs must be a positive number, not {cpus!r}")
-        return max(1, math.ceil(cpus))
+        return _threads(cpus)
 
     def pick(
         self, pending: deque[int], prefer: tuple[str, ...] | None
@@ -256,4 +265,4 @@ def thread_budget(cpus: Any) -> Placement | None:
     user set the thread variables (then None: nothing is changed)."""
     if user_threads() or isinstance(cpus, bool) or not isinstance(cpus, int | float):
         return None
-    return Placement(threads=max(1, math.ceil(cpus)))
+    return Placement(threads=_threads(cpus))

@@ -53,7 +53,6 @@ from machinable.execution.placement import (
     Placement,
     Shares,
     machine_cpus,
-    user_threads,
     visible_gpus,
 )
 from machinable.hookspec import hookimpl
@@ -93,7 +92,10 @@ class ProcessEngine(Engine):
         self.start_method = start_method_of.check(start_method)
         self.kill_grace = float(kill_grace)
         self.gpus = gpus
-        visible_gpus(gpus)  # checked now, counted when a trial asks for GPUs
+        if gpus is not None:
+            visible_gpus(
+                gpus
+            )  # checked now; the devices of the machine are looked up when a trial asks for GPUs
 
     def describe(self) -> str:
         return f"process:{self.workers}"
@@ -128,10 +130,8 @@ class _Pool:
         self.engine = engine
         self.specs = specs
         self.context = context
-        self.method = start_method_of.choose(engine.start_method, specs)
-        self.mp = start_method_of.context(self.method)
-        self.inherit = self.method == "fork"  # forked workers already hold every spec
-        self.shares = Shares(specs, min(engine.workers, len(specs)), engine.gpus, user_threads())
+        self.launch = start_method_of.Launcher(engine.start_method, specs)
+        self.shares = Shares(specs, min(engine.workers, len(specs)), engine.gpus)
         self.worker_context = WorkerContext.of(context)
         self.slots: list[_Slot] = []
         self.late: list[TrialResult] = []  # results of the trials a Ctrl-C ended, not yet reported
@@ -189,13 +189,13 @@ class _Pool:
         slot.deadline = slot.started + spec.timeout + self.engine.kill_grace if spec.timeout else None
         placement = Placement(self.shares.threads(spec), devices)
         try:
-            slot.conn.send((index if self.inherit else spec, placement))
+            slot.conn.send((index if self.launch.forked else spec, placement))
         except (BrokenPipeError, ConnectionResetError, EOFError):
             pass  # the worker is dead: its sentinel reports it as the trial's crash
         except Exception as exc:  # the spec cannot be pickled for a worker that was not forked
             self._free(slot)
             raise UsageError(
-                f"trial {spec.node_id} cannot be sent to a '{self.method}' worker process: "
+                f"trial {spec.node_id} cannot be sent to a '{self.launch.method}' worker process: "
                 f"{type(exc).__name__}: {exc}; define the component at module level (or use start_method='fork')"
             ) from None
 
@@ -242,32 +242,32 @@ class _Pool:
     # -- workers -------------------------------------------------------------------------------------------------
     def _start(self) -> _Slot:
         crash_file = crash_files.create()
-        ours, theirs = self.mp.Pipe()
+        ours, theirs = self.launch.context.Pipe()
         # A forked worker inherits the controller's end of its own pipe and of every other worker's: it closes
         # them, so that its sends fail (and it stops) when the controller dies instead of blocking forever.
-        inherited = [ours, *(s.conn for s in self.slots)] if self.inherit else []
-        process = self.mp.Process(
+        inherited = [ours, *(s.conn for s in self.slots)] if self.launch.forked else []
+        process = self.launch.context.Process(
             target=worker_main,
             args=(
                 theirs,
-                self.specs if self.inherit else (),
+                self.specs if self.launch.forked else (),
                 self.worker_context,
                 crash_file,
                 self.context.progress is not None,
                 inherited,
-                None if self.inherit else Surroundings(),
+                None if self.launch.forked else Surroundings(),
                 self.engine.kill_grace,
             ),
             name="machinable-worker",
             daemon=False,  # trials may start processes of their own (data loaders): daemons may not
         )
         try:
-            with start_method_of.starting(self.method, self.specs):
+            with self.launch.starting():
                 process.start()
         except Exception as exc:
             crash_files.remove(crash_file)
             raise UsageError(
-                f"engine 'process' cannot start a '{self.method}' worker: {type(exc).__name__}: {exc}"
+                f"engine 'process' cannot start a '{self.launch.method}' worker: {type(exc).__name__}: {exc}"
             ) from None
         theirs.close()
         return _Slot(process, ours, crash_file)

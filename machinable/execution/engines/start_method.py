@@ -18,7 +18,7 @@ import pickle
 import sys
 import threading
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -91,8 +91,8 @@ def choose(method: str, specs: Iterable[TrialSpec]) -> str:
     if stuck is None or "fork" not in methods:
         return fresh
     print(
-        f"machinable: engine 'process' forks its workers although this process runs {threads or 'unknown'} "
-        f"native threads (an OpenMP or BLAS pool): component '{stuck.component}' cannot be sent to a fresh worker "
+        "machinable: engine 'process' forks its workers although this process runs an OpenMP pool (or started "
+        f"CUDA): component '{stuck.component}' cannot be sent to a fresh worker "
         "(it is defined inside a function or in __main__). Forked workers can hang inside those "
         "pools; define the component in a module, or set OMP_NUM_THREADS=1 before they start.",
         file=sys.stderr,
@@ -114,38 +114,44 @@ def _sendable(spec: TrialSpec) -> bool:
     return True
 
 
-def context(method: str) -> BaseContext:
-    """The multiprocessing context of ``method``; the fork server imports machinable's worker modules once."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(_PRELOAD)
-    return ctx
-
-
 def _in_main(spec: TrialSpec) -> bool:
     return getattr(spec.target, "__module__", None) == "__main__"
 
 
-@contextmanager
-def starting(method: str, specs: Iterable[TrialSpec]) -> Iterator[None]:
-    """Around starting a worker: one that is not forked would run the user's script again (multiprocessing
-    imports ``__main__``'s file in it, and a script without an ``if __name__ == "__main__":`` guard would start
-    another execution); it gets no ``__main__`` unless a component comes from there."""
-    if method == "fork":
-        yield
-        return
-    main = sys.modules["__main__"]
-    if not any(_in_main(spec) for spec in specs):
-        sys.modules["__main__"] = types.ModuleType("__main__")
-    # Read by preload.py if this start starts the fork server (its environment is this process's now).
-    os.environ[VARIABLE] = ",".join(_imported_libraries())
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-        del os.environ[VARIABLE]
+class Launcher:
+    """How one pool starts its workers, decided once for the pool: the start method (:func:`choose`), its
+    multiprocessing context, and what a worker that is not forked gets."""
+
+    def __init__(self, option: str, specs: Sequence[TrialSpec]) -> None:
+        import multiprocessing
+
+        self.method = choose(option, specs)
+        self.forked = self.method == "fork"  # forked workers already hold every spec
+        self.context: BaseContext = multiprocessing.get_context(self.method)
+        if self.method == "forkserver":
+            self.context.set_forkserver_preload(_PRELOAD)
+        # A worker that is not forked would run the user's script again (multiprocessing imports __main__'s file
+        # in it, and a script without an `if __name__ == "__main__":` guard would start another execution): it
+        # gets no __main__ unless a component comes from there.
+        self._hide_main = not self.forked and not any(_in_main(spec) for spec in specs)
+        self._preload = "" if self.forked else ",".join(_imported_libraries())
+
+    @contextmanager
+    def starting(self) -> Iterator[None]:
+        """Around starting a worker."""
+        if self.forked:
+            yield
+            return
+        main = sys.modules["__main__"]
+        if self._hide_main:
+            sys.modules["__main__"] = types.ModuleType("__main__")
+        # Read by preload.py if this start starts the fork server (its environment is this process's now).
+        os.environ[VARIABLE] = self._preload
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+            del os.environ[VARIABLE]
 
 
 def _imported_libraries() -> list[str]:
